@@ -1,0 +1,5 @@
+"""``python -m seqclf`` runs the command line."""
+
+from seqclf.cli import main
+
+main()

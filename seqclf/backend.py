@@ -1,0 +1,102 @@
+"""Everything that touches the deep-learning framework directly, imported lazily.
+
+TensorFlow takes seconds to import, so nothing at module level here imports it; callers
+ask for ``keras()`` when they are about to build or run a model. Keeping the framework
+behind this one module is what lets ``seqclf --help`` and config checks stay instant.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+
+def keras() -> ModuleType:
+    """Import and return Keras 3, on the TensorFlow backend unless KERAS_BACKEND says else."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if os.environ.get("SEQCLF_DEBUG"):
+        import keras as _keras
+
+        return _keras
+    # TensorFlow's C++ start-up chatter (oneDNN notes, CUDA probing on CPU machines) is
+    # written to file descriptor 2 before any log level applies: silence it for the
+    # import only. Python exceptions still propagate; SEQCLF_DEBUG=1 shows everything.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras as _keras
+
+        if _keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")  # CUDA probing logs here, once
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return _keras
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and the backend so a run can be repeated."""
+    keras().utils.set_random_seed(seed)
+
+
+def devices() -> list[dict[str, str]]:
+    """The accelerators the backend sees (an empty list on a CPU-only machine)."""
+    backend = keras().backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        found = []
+        for dev in tf.config.list_physical_devices("GPU"):
+            details = tf.config.experimental.get_device_details(dev)
+            found.append({"name": dev.name, "kind": "GPU",
+                          "model": str(details.get("device_name", "unknown"))})
+        return found
+    if backend == "torch":
+        import torch
+
+        return [{"name": f"cuda:{i}", "kind": "GPU", "model": torch.cuda.get_device_name(i)}
+                for i in range(torch.cuda.device_count())]
+    if backend == "jax":
+        import jax
+
+        return [{"name": str(d), "kind": d.platform.upper(), "model": getattr(d, "device_kind", "")}
+                for d in jax.devices() if d.platform != "cpu"]
+    return []
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages a run's results depend on."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in ("seqclf", "keras", "tensorflow", "numpy", "pandas", "scikit-learn"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def environment() -> dict[str, Any]:
+    """Versions, the active backend and the devices, for ``seqclf info`` and manifests."""
+    k = keras()
+    info: dict[str, Any] = {"versions": versions(), "backend": k.backend.backend()}
+    info["devices"] = devices()
+    info["device"] = "GPU" if info["devices"] else "CPU"
+    if info["backend"] == "tensorflow":
+        import tensorflow as tf
+
+        build = tf.sysconfig.get_build_info()
+        info["cuda"] = build.get("cuda_version", "none")
+        info["cudnn"] = build.get("cudnn_version", "none")
+    return info

@@ -1,0 +1,221 @@
+"""The ``seqclf`` command line. Each command parses, calls one library function, prints.
+
+Library modules are imported inside the commands so that ``seqclf --help`` and shell
+completion never pay for TensorFlow (or pandas) start-up.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from seqclf.errors import SeqclfError
+
+DEBUG_ENV = "SEQCLF_DEBUG"
+
+app = typer.Typer(
+    name="seqclf",
+    help="Sequence classification from CSV with Keras recurrent networks (LSTM, GRU, RNN).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+data_app = typer.Typer(help="Write public datasets as CSV in seqclf's layouts.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn errors into one line on stderr and an exit code; tracebacks only with SEQCLF_DEBUG=1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if os.environ.get(DEBUG_ENV):
+            return command(*args, **kwargs)
+        try:
+            return command(*args, **kwargs)
+        except SeqclfError as exc:
+            raise _fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted. An unfinished run directory stays marked INCOMPLETE.",
+                        130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # a bug, not a user error: say so, keep it to one line
+            raise _fail(f"internal error: {type(exc).__name__}: {exc}. Set {DEBUG_ENV}=1 for "
+                        "the traceback and report it.", 1) from None
+
+    return wrapper
+
+
+ConfigArg = Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)]
+SetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", metavar="KEY=VALUE",
+    help="Override a config key, e.g. --set model.units=64 (repeatable; value parsed as YAML).")]
+RunArg = Annotated[Path, typer.Argument(help="A run directory written by `seqclf train`.",
+                                        show_default=False)]
+
+
+def _warn(messages: list[str]) -> None:
+    for message in messages:
+        typer.echo(f"warning: {message}", err=True)
+
+
+@app.command()
+@handle_errors
+def train(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    output_dir: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path("runs"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Train a model from CONFIG and save it with its metrics and plots.
+
+    Shows a live progress bar on a terminal (one line per epoch when piped), then the
+    test accuracy beside the majority-class baseline, and the run directory written
+    (runs/<config name>-<timestamp>/ by default; never overwritten).
+    """
+    from seqclf.config import load_config
+    from seqclf.progress import Progress
+    from seqclf.train import train as train_model
+
+    cfg = load_config(config, set_ or [])
+    if not quiet:
+        typer.echo(f"training {cfg.name}: {_describe(cfg)}")
+    result = train_model(cfg, output_dir, progress=None if quiet else Progress())
+    _warn(result.warnings)
+    ev = result.evaluation
+    typer.echo(f"test accuracy {ev.accuracy:.4f} ({ev.correct}/{ev.n}); majority-class "
+               f"baseline {ev.baseline:.4f}; macro-F1 {ev.macro_f1:.4f}")
+    typer.echo(f"run directory: {result.run_dir}")
+
+
+def _describe(cfg: Any) -> str:
+    m = cfg.model
+    stack = " -> ".join(f"{'bi' if m.bidirectional else ''}{m.cell}({u})" for u in m.layer_units())
+    return (f"{stack}, {cfg.training.epochs} epochs, batch {cfg.training.batch_size}, "
+            f"{cfg.optimizer.name} lr {cfg.optimizer.learning_rate:g}")
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    run_dir: RunArg,
+    data: Annotated[Optional[Path], typer.Option(
+        help="CSV to score, in the training layout (default: the run's test data).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score a saved run: accuracy, macro-F1, majority baseline, per-class report, confusion matrix."""
+    from seqclf.evaluate import evaluate as evaluate_run
+    from seqclf.report import evaluation_text
+
+    ev = evaluate_run(run_dir, data)
+    _warn(ev.warnings())
+    if as_json:
+        typer.echo(json.dumps(ev.to_dict(), default=str))
+    else:
+        typer.echo(evaluation_text(ev), nl=False)
+
+
+@app.command()
+@handle_errors
+def predict(
+    run_dir: RunArg,
+    data: Annotated[Path, typer.Option(help="CSV of sequences (labels not needed).",
+                                       show_default=False)],
+    output: Annotated[Optional[Path], typer.Option(
+        help="CSV file to write (default: standard output).")] = None,
+) -> None:
+    """Predict each sequence of a CSV: its id, the predicted label, and each class probability."""
+    from seqclf.evaluate import predict as predict_run
+    from seqclf.runs import write_text
+
+    frame, truncated = predict_run(run_dir, data)
+    if truncated:
+        _warn([f"{data}: {truncated} sequences were longer than the training padding length "
+               "and were truncated."])
+    text = frame.to_csv(index=False)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        write_text(output, text)
+        typer.echo(f"wrote {len(frame)} predictions to {output}", err=True)
+
+
+@app.command()
+@handle_errors
+def check(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Validate CONFIG and read its data without training.
+
+    Prints the resolved config (every default filled in), a summary of each data split
+    (sequences, length min/median/max, channels, class counts, missing values) and the
+    model summary with its parameter count.
+    """
+    from seqclf.config import load_config
+    from seqclf.train import check as check_config
+
+    result = check_config(load_config(config, set_ or []))
+    typer.echo("# resolved config")
+    typer.echo(result.config.to_yaml())
+    for name, summary in result.data.items():
+        length = summary["length"]
+        typer.echo(f"# {name} data: {summary['source']}")
+        typer.echo(f"sequences: {summary['sequences']}; length min {length['min']}, median "
+                   f"{length['median']:g}, max {length['max']}; channels: {summary['channels']} "
+                   f"({', '.join(summary['features'])}); missing values: {summary['missing_values']}")
+        if summary["classes"]:
+            counts = ", ".join(f"{k}: {v}" for k, v in summary["classes"].items())
+            typer.echo(f"classes ({len(summary['classes'])}): {counts}")
+    typer.echo("# model")
+    typer.echo(result.model_summary)
+    typer.echo(f"parameters: {result.parameters}")
+
+
+@app.command()
+@handle_errors
+def info() -> None:
+    """Show versions of Python, TensorFlow and Keras, the Keras backend and the devices found."""
+    from seqclf.backend import environment
+
+    env = environment()
+    for name, version in env["versions"].items():
+        typer.echo(f"{name}: {version}")
+    typer.echo(f"keras backend: {env['backend']}")
+    if "cuda" in env:
+        typer.echo(f"tensorflow built with CUDA {env['cuda']}, cuDNN {env['cudnn']}")
+    if env["devices"]:
+        for dev in env["devices"]:
+            typer.echo(f"device: {dev['name']} ({dev['model']})")
+    else:
+        typer.echo("device: CPU only (no GPU found)")
+
+
+@data_app.command("digits")
+@handle_errors
+def data_digits(
+    output: Annotated[Path, typer.Option(help="Folder for train.csv and test.csv.")] = Path("data/digits"),
+) -> None:
+    """Write scikit-learn's handwritten digits (8 steps x 8 features, long layout): the bundled default data."""
+    from seqclf.datasets import digits
+
+    for name, path in digits(output).items():
+        typer.echo(f"wrote {name}: {path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="seqclf")
+
+
+if __name__ == "__main__":
+    main()

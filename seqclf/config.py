@@ -1,0 +1,493 @@
+"""Typed configuration: the single source of every default.
+
+A YAML file holds only what differs from the defaults here; ``--set section.key=value``
+overrides go through the same validation. Unknown keys are errors that list the valid
+ones. Names of Keras objects (activations, initializers, optimizers, ...) are checked
+against static lists so that validating a config never imports TensorFlow; a test keeps
+those lists in step with the installed Keras.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Union, get_args
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
+                      field_validator, model_validator)
+from pydantic_core import PydanticCustomError
+
+from seqclf.errors import SeqclfError, did_you_mean, must_be
+
+ACTIVATIONS = (
+    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu",
+    "hard_swish", "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish",
+    "relu", "relu6", "selu", "sigmoid", "silu", "soft_shrink", "softmax", "softplus",
+    "softsign", "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus", "swish", "tanh",
+    "tanh_shrink", "threshold",
+)
+INITIALIZERS = (
+    "constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity",
+    "lecun_normal", "lecun_uniform", "ones", "orthogonal", "random_normal", "random_uniform",
+    "truncated_normal", "variance_scaling", "zeros",
+)
+CONSTRAINTS = ("max_norm", "min_max_norm", "non_neg", "unit_norm")
+OPTIMIZERS = (
+    "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl", "lion", "nadam",
+    "rmsprop", "sgd",
+)
+CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
+
+# Arguments of keras.layers.LSTM/GRU/SimpleRNN that the config passes through by name.
+# return_sequences/return_state are absent on purpose: seqclf manages them for stacking.
+RECURRENT_LAYER_ARGS = (
+    "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+    "recurrent_initializer", "bias_initializer", "unit_forget_bias", "kernel_regularizer",
+    "recurrent_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+    "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout", "seed",
+    "go_backwards", "stateful", "unroll", "reset_after", "use_cudnn",
+)
+# Which optional arguments only some cells take (None in the config means "not used").
+CELL_ONLY_ARGS = {"recurrent_activation": ("lstm", "gru"), "unit_forget_bias": ("lstm",),
+                  "reset_after": ("gru",)}
+CELL_ARG_DEFAULTS = {"recurrent_activation": "sigmoid", "unit_forget_bias": True,
+                     "reset_after": True}
+
+MANAGED_KEYS = {
+    "return_sequences": "seqclf sets it so that every layer but the last of a stack "
+                        "returns sequences",
+    "return_state": "seqclf builds classifiers, which never return states",
+}
+
+Activation = Literal[ACTIVATIONS]
+Initializer = Literal[INITIALIZERS]
+Constraint = Literal[CONSTRAINTS]
+
+
+def fraction() -> Any:
+    """A field in [0, 1), default 0: a dropout or split of 1 would leave nothing."""
+    return Field(0.0, ge=0.0, lt=1.0)
+
+
+def _invalid(key: str, constraint: str, value: Any) -> PydanticCustomError:
+    """A cross-field error for a model validator; ``key`` is relative to the section."""
+    return PydanticCustomError("constraint_at", "{key} must be {constraint}",
+                               {"key": key, "constraint": constraint, "value": value})
+
+
+def _is_int(value: Any, minimum: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+class Section(BaseModel):
+    """Base of every config section: strict types, no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Regularizer(Section):
+    """Weight penalty, built as ``keras.regularizers.L1L2(l1, l2)``."""
+
+    l1: float = Field(0.0, ge=0.0)
+    l2: float = Field(0.0, ge=0.0)
+
+
+class EmbeddingConfig(Section):
+    """An Embedding layer for integer token inputs (token 0 is reserved for padding)."""
+
+    input_dim: int = Field(ge=2, description="vocabulary size: tokens are 1..input_dim-1")
+    output_dim: int = Field(ge=1)
+
+
+class EarlyStoppingConfig(Section):
+    """``keras.callbacks.EarlyStopping`` arguments."""
+
+    monitor: Literal["loss", "accuracy", "val_loss", "val_accuracy"] = "val_loss"
+    patience: int = Field(10, ge=0)
+    min_delta: float = Field(0.0, ge=0.0)
+    restore_best_weights: bool = True
+
+
+class DataConfig(Section):
+    """Where the sequences come from and how they are turned into arrays."""
+
+    train: str
+    test: str | None = None
+    format: Literal["wide", "long"] = "wide"
+    label_column: str = "label"
+    id_column: str = "id"
+    step_column: str | None = "step"
+    feature_columns: list[str] | None = None
+    max_length: int | None = Field(None, ge=1)
+    padding: Literal["post", "pre"] = "post"
+    truncating: Literal["post", "pre"] = "post"
+    scaling: Literal["none", "standard", "minmax"] = "none"
+    missing_values: Literal["error", "zero", "ffill"] = "error"
+    test_split: float = Field(0.2, gt=0.0, lt=1.0)
+    stratify: bool = True
+
+    @field_validator("feature_columns")
+    @classmethod
+    def _nonempty_features(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise PydanticCustomError("constraint", "a non-empty list of column names or null")
+        return value
+
+
+class ModelConfig(Section):
+    """The recurrent stack. Keys named like Keras arguments go straight to the layers."""
+
+    cell: Literal["lstm", "gru", "rnn"] = "lstm"
+    units: Union[int, list[int]] = 64
+    depth: int | None = Field(None, ge=1)
+    bidirectional: bool = False
+    merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
+    masking: bool = True
+    embedding: EmbeddingConfig | None = None
+    head_units: list[int] = Field(default_factory=list)
+    head_activation: Activation = "relu"
+    head_dropout: float = fraction()
+    # Keras recurrent layer arguments, with Keras's defaults.
+    activation: Activation = "tanh"
+    recurrent_activation: Activation | None = None
+    use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    recurrent_initializer: Initializer = "orthogonal"
+    bias_initializer: Initializer = "zeros"
+    unit_forget_bias: bool | None = None
+    kernel_regularizer: Regularizer | None = None
+    recurrent_regularizer: Regularizer | None = None
+    bias_regularizer: Regularizer | None = None
+    activity_regularizer: Regularizer | None = None
+    kernel_constraint: Constraint | None = None
+    recurrent_constraint: Constraint | None = None
+    bias_constraint: Constraint | None = None
+    dropout: float = fraction()
+    recurrent_dropout: float = fraction()
+    seed: int | None = None
+    go_backwards: bool = False
+    stateful: bool = False
+    unroll: bool = False
+    reset_after: bool | None = None
+    use_cudnn: Union[bool, Literal["auto"]] = "auto"
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _check_units(cls, value: Any) -> Any:
+        if not (_is_int(value) or isinstance(value, list) and value and all(map(_is_int, value))):
+            raise PydanticCustomError("constraint", "an integer >= 1 or a non-empty list of them")
+        return value
+
+    @field_validator("head_units", mode="before")
+    @classmethod
+    def _check_head_units(cls, value: Any) -> Any:
+        if not (isinstance(value, list) and all(map(_is_int, value))):
+            raise PydanticCustomError("constraint", "a list of integers >= 1")
+        return value
+
+    @field_validator("use_cudnn", mode="before")
+    @classmethod
+    def _check_use_cudnn(cls, value: Any) -> Any:
+        if not (isinstance(value, bool) or value == "auto"):
+            raise PydanticCustomError("constraint", "true, false or 'auto'")
+        return value
+
+    @model_validator(mode="after")
+    def _check_cell_args(self) -> "ModelConfig":
+        if isinstance(self.units, list) and self.depth is not None and self.depth != len(self.units):
+            raise _invalid("depth", f"null or {len(self.units)} (the length of model.units) "
+                           "when units is a list", self.depth)
+        for key, cells in CELL_ONLY_ARGS.items():
+            value = getattr(self, key)
+            if self.cell in cells:
+                if value is None:
+                    setattr(self, key, CELL_ARG_DEFAULTS[key])
+            elif value is not None:
+                raise _invalid(key, f"null for cell {self.cell!r} (only {' and '.join(cells)} "
+                               "take it)", value)
+        return self
+
+    def layer_units(self) -> list[int]:
+        """The units of each recurrent layer, bottom to top."""
+        if isinstance(self.units, list):
+            return list(self.units)
+        return [self.units] * (self.depth or 1)
+
+    def layer_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the Keras recurrent layer class of ``cell``."""
+        return {k: getattr(self, k) for k in RECURRENT_LAYER_ARGS
+                if not (k in CELL_ONLY_ARGS and self.cell not in CELL_ONLY_ARGS[k])}
+
+
+class OptimizerConfig(Section):
+    """A Keras optimizer by name; any other key is passed to its constructor."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    name: Literal[OPTIMIZERS] = "adam"
+    learning_rate: float = Field(0.001, gt=0.0)
+
+    def kwargs(self) -> dict[str, Any]:
+        """Constructor arguments besides the name (checked against Keras when built)."""
+        return {"learning_rate": self.learning_rate, **(self.model_extra or {})}
+
+
+class TrainingConfig(Section):
+    """How the model is fitted."""
+
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(32, ge=1)
+    seed: int = Field(0, ge=0)
+    validation_split: float = fraction()
+    early_stopping: EarlyStoppingConfig | None = None
+    class_weight: Literal["none", "balanced"] = "none"
+    shuffle: bool = True
+
+
+class Config(Section):
+    """A whole seqclf config: data, model, optimizer and training sections."""
+
+    name: str | None = None
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    _source: str = PrivateAttr("config")
+
+    @property
+    def source(self) -> str:
+        """Where the config came from (a file path), for error messages."""
+        return self._source
+
+    @model_validator(mode="after")
+    def _check_cross_section(self) -> "Config":
+        es = self.training.early_stopping
+        if es is not None and es.monitor.startswith("val_") and self.training.validation_split == 0:
+            raise _invalid("training.early_stopping.monitor", "'loss' or 'accuracy' when "
+                           "training.validation_split is 0 (or set a validation_split)",
+                           es.monitor)
+        if self.model.embedding is not None and self.data.scaling != "none":
+            raise _invalid("data.scaling", "'none' when model.embedding is set (token ids "
+                           "are not scaled)", self.data.scaling)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain data (every default filled), ready for YAML."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        """The resolved config as YAML text."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+PATH_KEYS = (("data", "train"), ("data", "test"))
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read, merge and validate a config file.
+
+    Relative data paths in the file are taken relative to the file's folder; those given
+    with ``--set`` relative to the current directory, as a shell user expects.
+
+    Args:
+        path: The YAML file.
+        overrides: ``section.key=value`` strings; values are parsed as YAML.
+
+    Returns:
+        The validated config, with ``name`` defaulting to the file's stem.
+
+    Raises:
+        SeqclfError: On any problem, with a one-line message naming the file and key.
+    """
+    path = Path(path)
+    raw = read_yaml_mapping(path)
+    _resolve_paths(raw, path.parent)
+    applied: dict[str, str] = {}
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_path(raw, key, value, where="--set")
+        if tuple(key.split(".")) in PATH_KEYS and isinstance(value, str):
+            _set_path(raw, key, str(Path(value).expanduser().resolve()), where="--set")
+        applied[key] = item
+    raw.setdefault("name", path.stem)
+    return validate_config(raw, where=str(path), overrides=applied)
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Parse a YAML file that must hold a mapping (an empty file is an empty mapping)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SeqclfError(f"{path}: file not found. Check the path.") from None
+    except IsADirectoryError:
+        raise SeqclfError(f"{path}: is a directory, not a YAML file.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeqclfError(f"{path}: cannot be read ({exc}).") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SeqclfError(f"{where}: invalid YAML: {problem}. Fix the syntax there.") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise must_be(path, "the config", "a mapping of sections (data, model, optimizer, "
+                      "training)", type(raw).__name__)
+    return raw
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Split ``key.path=value`` and parse the value as YAML (``64`` is an int, ``[1, 2]`` a list)."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise must_be("--set", "the override", "of the form section.key=value", item)
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    return key, value
+
+
+def validate_config(raw: dict[str, Any], where: str = "config",
+                    overrides: dict[str, str] | None = None) -> Config:
+    """Validate a config mapping, turning the first problem into a one-line SeqclfError."""
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise _to_error(exc, where, overrides or {}) from None
+    config._source = where
+    return config
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return
+    for _, key in PATH_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            p = Path(value).expanduser()
+            data[key] = str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _set_path(raw: dict[str, Any], key: str, value: Any, where: str) -> None:
+    node = raw
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise must_be(where, ".".join(parts[: i + 1]), "a section to set keys in",
+                          child)
+        node = child
+    node[parts[-1]] = value
+
+
+# --- turning pydantic errors into one line -------------------------------------------
+
+_TYPE_WORDS = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
+    "bool_parsing": "true or false", "string_type": "a string", "list_type": "a list",
+    "model_type": "a mapping", "dict_type": "a mapping", "model_attributes_type": "a mapping",
+    "finite_number": "a finite number",
+}
+_RANGE_WORDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+                "less_than_equal": "<="}
+
+
+def _section_class(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _section_class(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _field_path(loc: tuple[Any, ...], etype: str
+                ) -> tuple[list[str], type[BaseModel] | None, str | None]:
+    """Map a pydantic error location to config key parts, skipping union-member tags.
+
+    Returns the key parts, the section class that holds the last key, and the last key.
+    """
+    parts: list[str] = []
+    cls: type[BaseModel] | None = Config
+    owner, field = None, None
+    for n, item in enumerate(loc):
+        if isinstance(item, int):
+            if parts:
+                parts[-1] += f"[{item}]"
+        elif cls is not None and item in cls.model_fields:
+            parts.append(item)
+            owner, field = cls, item
+            cls = _section_class(cls.model_fields[item].annotation)
+        elif etype == "extra_forbidden" and n == len(loc) - 1:
+            parts.append(item)
+            owner, field = cls, item
+        # anything else is a union-member tag such as 'bool' or "literal['auto']"
+    return parts, owner, field
+
+
+def _range_text(owner: type[BaseModel] | None, field: str | None) -> str | None:
+    if owner is None or field is None or field not in owner.model_fields:
+        return None
+    bounds = []
+    for meta in owner.model_fields[field].metadata:
+        for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                bounds.append(f"{sym} {value:g}" if isinstance(value, float) else f"{sym} {value}")
+    return " and ".join(bounds) or None
+
+
+def _to_error(exc: ValidationError, where: str, overrides: dict[str, str]) -> SeqclfError:
+    err = exc.errors()[0]
+    etype, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    parts, owner, field = _field_path(err["loc"], etype)
+    key = ".".join(parts)
+    if etype == "constraint_at":
+        sub = ctx["key"]
+        key = sub if "." in sub else ".".join([*parts, sub])
+        value = ctx["value"]
+    for okey, item in overrides.items():
+        if key == okey or key.startswith(okey + ".") or okey.startswith(key + "."):
+            where = f"--set {item}"
+    if etype == "extra_forbidden":
+        section = ".".join(parts[:-1])
+        name = parts[-1]
+        valid = sorted(owner.model_fields) if owner is not None else []
+        if name in MANAGED_KEYS:
+            return SeqclfError(f"{where}: {key} cannot be set: {MANAGED_KEYS[name]}.")
+        return SeqclfError(
+            f"{where}: {key} is not a valid key{did_you_mean(name, valid)}. "
+            f"Valid keys under {section or 'the top level'}: {', '.join(valid)}.")
+    if etype == "missing":
+        return SeqclfError(f"{where}: {key} must be given. Got nothing instead.")
+    if etype in ("constraint", "constraint_at"):
+        constraint = ctx.get("constraint", err["msg"])
+    elif etype == "literal_error":
+        constraint = "one of: " + ctx["expected"].replace(" or ", ", ")
+        choices = [c.strip(" '") for c in ctx["expected"].replace(" or ", ", ").split(",")]
+        if isinstance(value, str):
+            constraint += did_you_mean(value, choices)
+    elif etype in _RANGE_WORDS:
+        constraint = _range_text(owner, field) or f"{_RANGE_WORDS[etype]} {ctx.get('limit_value')}"
+    elif etype in _TYPE_WORDS:
+        constraint = _TYPE_WORDS[etype]
+        extra = _range_text(owner, field)
+        if extra:
+            constraint += f" {extra}"
+    else:
+        constraint = err["msg"].lower()
+    return must_be(where, key, constraint, value)
+
+
+__all__ = ["Config", "DataConfig", "ModelConfig", "OptimizerConfig", "TrainingConfig",
+           "load_config", "validate_config"]

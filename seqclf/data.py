@@ -1,0 +1,504 @@
+"""Reading sequences from CSV and turning them into padded arrays.
+
+Two layouts (see README): *wide*, one row per sequence with one column per step of a
+single feature; *long*, one row per step with an id column and any number of feature
+columns. Reading yields a :class:`SequenceSet` (variable-length float arrays plus raw
+labels); a :class:`Preprocessor` fitted on training data alone then scales, pads and
+encodes, and is saved with the run so evaluation applies exactly the same steps.
+
+Errors name the file and the line (the header is line 1) or column at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seqclf.config import Config, DataConfig
+from seqclf.errors import SeqclfError, must_be, show
+
+# Padded steps of numeric input hold this value; the Masking layer skips steps whose
+# features all equal it. It is far outside any scaled data, and a real step that
+# equals it is rejected rather than silently masked.
+MASK_VALUE = -1.0e9
+HEADER_LINE = 1
+
+
+@dataclass
+class SequenceSet:
+    """Variable-length sequences read from one file.
+
+    Attributes:
+        ids: One id per sequence (strings).
+        sequences: One float64 array of shape (steps, features) per sequence.
+        labels: Raw labels (int or str), or None when the file has no label column.
+        feature_names: Names of the feature columns (wide layout: one, ``value``).
+        source: The file the sequences came from, for messages.
+        lines: The CSV line of each sequence's first row, for messages.
+        missing: How many empty feature cells were filled (``data.missing_values``).
+    """
+
+    ids: list[str]
+    sequences: list[np.ndarray]
+    labels: list[Any] | None
+    feature_names: list[str]
+    source: str
+    lines: list[int]
+    missing: int = 0
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def subset(self, index: np.ndarray | list[int]) -> "SequenceSet":
+        """The sequences at ``index``, in that order."""
+        return SequenceSet(
+            ids=[self.ids[i] for i in index],
+            sequences=[self.sequences[i] for i in index],
+            labels=None if self.labels is None else [self.labels[i] for i in index],
+            feature_names=self.feature_names, source=self.source,
+            lines=[self.lines[i] for i in index], missing=self.missing)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for ``seqclf check``: sequences, lengths, channels, classes, missing cells."""
+        lengths = np.array([len(s) for s in self.sequences])
+        counts = None
+        if self.labels:
+            counts = pd.Series([str(v) for v in self.labels]).value_counts()
+            counts = counts[sorted(counts.index, key=_label_sort_key)]
+        return {
+            "source": self.source,
+            "sequences": len(self),
+            "length": {"min": int(lengths.min()), "median": float(np.median(lengths)),
+                       "max": int(lengths.max())},
+            "channels": len(self.feature_names),
+            "features": list(self.feature_names),
+            "classes": None if counts is None else {k: int(v) for k, v in counts.items()},
+            "missing_values": self.missing,
+        }
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file, recorded in run manifests."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_sequences(path: str | Path, cfg: DataConfig, require_labels: bool = True,
+                   missing_values: str = "error") -> SequenceSet:
+    """Read a CSV in the layout ``cfg.format``.
+
+    Args:
+        path: The CSV file.
+        cfg: The data section (layout, column names).
+        require_labels: Whether a missing label column is an error (False for predict).
+        missing_values: ``error`` | ``zero`` | ``ffill``, for empty cells inside a sequence.
+
+    Raises:
+        SeqclfError: Missing/empty file, bad header, non-numeric or missing cells, ...
+    """
+    path = Path(path)
+    frame = _read_frame(path)
+    if cfg.label_column not in frame.columns:
+        if require_labels:
+            raise SeqclfError(
+                f"{path}: has no label column {cfg.label_column!r}. Columns: "
+                f"{_columns(frame)}. Set data.label_column to the right one.")
+    reader = _read_wide if cfg.format == "wide" else _read_long
+    return reader(path, frame, cfg, missing_values)
+
+
+def _columns(frame: pd.DataFrame, limit: int = 12) -> str:
+    cols = [str(c) for c in frame.columns]
+    return ", ".join(cols[:limit]) + (f", ... ({len(cols)} in all)" if len(cols) > limit else "")
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise SeqclfError(f"{path}: file not found. Check the path in the config or command.")
+    if path.is_dir():
+        raise SeqclfError(f"{path}: is a directory, not a CSV file.")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), None)
+    except UnicodeDecodeError:
+        raise SeqclfError(f"{path}: is not UTF-8 text. Save it as a UTF-8 CSV.") from None
+    except OSError as exc:
+        raise SeqclfError(f"{path}: cannot be read ({exc.strerror}).") from None
+    if not header or not any(h.strip() for h in header):
+        raise SeqclfError(f"{path}: file is empty. It needs a header line and data rows.")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise SeqclfError(f"{path}: column {name!r} appears twice in the header. "
+                              "Column names must be unique.")
+        seen.add(name)
+    if any(not h.strip() for h in header):
+        col = [i for i, h in enumerate(header) if not h.strip()][0] + 1
+        raise SeqclfError(f"{path}: header column {col} has no name. Name every column.")
+    try:
+        frame = pd.read_csv(path, skip_blank_lines=True, low_memory=False)
+    except pd.errors.ParserError as exc:
+        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if match:
+            want, line, got = match.groups()
+            raise SeqclfError(f"{path}: line {line} has {got} fields, the header has {want}. "
+                              "Fix that row.") from None
+        raise SeqclfError(f"{path}: is not a valid CSV ({str(exc).strip()}).") from None
+    if frame.empty:
+        raise SeqclfError(f"{path}: has a header but no data rows.")
+    return frame
+
+
+def _numeric(path: Path, frame: pd.DataFrame, columns: list[str], lines: np.ndarray) -> np.ndarray:
+    """The given columns as a float64 matrix; a non-numeric cell is an error naming it."""
+    out = np.empty((len(frame), len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        values = pd.to_numeric(series, errors="coerce")
+        bad = values.isna() & series.notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise SeqclfError(f"{path}: line {lines[i]}, column {col!r}: "
+                              f"{show(series.iloc[i])} is not a number. Feature cells must be "
+                              "numeric.")
+        out[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(out).any():
+        i, j = map(int, np.argwhere(np.isinf(out))[0])
+        raise SeqclfError(f"{path}: line {lines[i]}, column {columns[j]!r}: "
+                          f"{out[i, j]} is not finite. Feature values must be finite numbers.")
+    return out
+
+
+def _labels(path: Path, frame: pd.DataFrame, cfg: DataConfig, lines: np.ndarray) -> list[Any] | None:
+    if cfg.label_column not in frame.columns:
+        return None
+    series = frame[cfg.label_column]
+    empty = series.isna().to_numpy()
+    if empty.any():
+        raise SeqclfError(f"{path}: line {lines[int(np.flatnonzero(empty)[0])]}: the label "
+                          f"({cfg.label_column!r}) is empty. Every sequence needs a label.")
+    if pd.api.types.is_integer_dtype(series):
+        return [int(v) for v in series]
+    return [str(v) for v in series]
+
+
+def _fill_missing(values: np.ndarray, starts: np.ndarray, policy: str, where) -> int:
+    """Apply ``data.missing_values`` in place to rows grouped into sequences at ``starts``.
+
+    ``where(i, j)`` names row i, column j of ``values`` for the error message.
+    """
+    nan = np.isnan(values)
+    count = int(nan.sum())
+    if not count:
+        return 0
+    if policy == "error":
+        i, j = map(int, np.argwhere(nan)[0])
+        raise SeqclfError(f"{where(i, j)}: empty cell. Fill it, or set data.missing_values "
+                          "to 'zero' or 'ffill'.")
+    if policy == "zero":
+        values[nan] = 0.0
+        return count
+    bounds = list(starts) + [len(values)]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        # forward fill within one sequence; a leading hole has nothing before it: zero
+        values[a:b] = pd.DataFrame(values[a:b]).ffill().fillna(0.0).to_numpy()
+    return count
+
+
+def _read_wide(path: Path, frame: pd.DataFrame, cfg: DataConfig, policy: str) -> SequenceSet:
+    lines = np.arange(len(frame)) + HEADER_LINE + 1
+    skip = {cfg.label_column, cfg.id_column}
+    steps = cfg.feature_columns or [c for c in frame.columns if c not in skip]
+    _require_columns(path, frame, steps, "data.feature_columns")
+    if not steps:
+        raise SeqclfError(f"{path}: has no step columns besides the label and id. "
+                          "In the wide layout every other column is one time step.")
+    values = _numeric(path, frame, steps, lines)
+    labels = _labels(path, frame, cfg, lines)
+    ids = ([str(v) for v in frame[cfg.id_column]] if cfg.id_column in frame.columns
+           else [str(i) for i in range(1, len(frame) + 1)])
+    sequences, missing = [], 0
+    present = ~np.isnan(values)
+    for i in range(len(frame)):
+        filled = np.flatnonzero(present[i])
+        if not len(filled):
+            raise SeqclfError(f"{path}: line {lines[i]}: the sequence has no values. "
+                              "Remove the row or fill it.")
+        row = values[i, : filled[-1] + 1, None].copy()  # empty trailing cells: a shorter sequence
+        missing += _fill_missing(row, np.array([0]), policy,
+                                 lambda k, _, i=i: f"{path}: line {lines[i]}, column {steps[k]!r}")
+        sequences.append(row)
+    return SequenceSet(ids=ids, sequences=sequences, labels=labels, feature_names=["value"],
+                       source=str(path), lines=[int(v) for v in lines], missing=missing)
+
+
+def _require_columns(path: Path, frame: pd.DataFrame, names: list[str], key: str) -> None:
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise SeqclfError(f"{path}: has no column {missing[0]!r} (named by {key}). Columns: "
+                          f"{_columns(frame)}.")
+
+
+def _read_long(path: Path, frame: pd.DataFrame, cfg: DataConfig, policy: str) -> SequenceSet:
+    if cfg.id_column not in frame.columns:
+        raise SeqclfError(f"{path}: has no id column {cfg.id_column!r}; the long layout needs "
+                          f"one. Columns: {_columns(frame)}. Set data.id_column.")
+    lines = np.arange(len(frame)) + HEADER_LINE + 1
+    use_step = cfg.step_column is not None and cfg.step_column in frame.columns
+    skip = {cfg.label_column, cfg.id_column, cfg.step_column if use_step else None}
+    features = cfg.feature_columns or [c for c in frame.columns if c not in skip]
+    _require_columns(path, frame, features, "data.feature_columns")
+    if not features:
+        raise SeqclfError(f"{path}: has no feature columns besides id, step and label.")
+    ids = frame[cfg.id_column]
+    if ids.isna().any():
+        i = int(np.flatnonzero(ids.isna().to_numpy())[0])
+        raise SeqclfError(f"{path}: line {lines[i]}: the id ({cfg.id_column!r}) is empty.")
+    codes, uniques = pd.factorize(ids.astype(str), sort=False)
+    if use_step:
+        step = _numeric(path, frame, [cfg.step_column], lines)[:, 0]
+        if np.isnan(step).any():
+            i = int(np.flatnonzero(np.isnan(step))[0])
+            raise SeqclfError(f"{path}: line {lines[i]}: the step ({cfg.step_column!r}) is empty.")
+        order = np.lexsort((step, codes))
+        dup = (np.diff(codes[order]) == 0) & (np.diff(step[order]) == 0)
+        if dup.any():
+            k = int(np.flatnonzero(dup)[0])
+            raise SeqclfError(
+                f"{path}: lines {lines[order[k]]} and {lines[order[k + 1]]}: id "
+                f"{uniques[codes[order[k]]]!r} has step {step[order[k]]:g} twice. "
+                "Steps must be unique within a sequence.")
+    else:
+        order = np.argsort(codes, kind="stable")
+    values = _numeric(path, frame, features, lines)[order]
+    lines = lines[order]
+    codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    missing = _fill_missing(values, starts, policy,
+                            lambda i, j: f"{path}: line {lines[i]}, column {features[j]!r}")
+    labels = None
+    row_labels = _labels(path, frame, cfg, np.arange(len(frame)) + HEADER_LINE + 1)
+    if row_labels is not None:
+        label_codes = pd.factorize(np.array([str(v) for v in row_labels]))[0][order]
+        first = np.repeat(label_codes[starts], np.diff(np.r_[starts, len(order)]))
+        if (label_codes != first).any():
+            k = int(np.flatnonzero(label_codes != first)[0])
+            a = starts[np.searchsorted(starts, k, side="right") - 1]
+            raise SeqclfError(
+                f"{path}: lines {lines[a]} and {lines[k]}: id {uniques[codes[a]]!r} has labels "
+                f"{show(row_labels[order[a]])} and {show(row_labels[order[k]])}. All rows of a "
+                "sequence must have the same label.")
+        labels = [row_labels[order[a]] for a in starts]
+    sequences = np.split(values, starts[1:])
+    return SequenceSet(ids=[str(uniques[codes[a]]) for a in starts], sequences=sequences,
+                       labels=labels, feature_names=[str(f) for f in features],
+                       source=str(path), lines=[int(lines[a]) for a in starts], missing=missing)
+
+
+def load_splits(cfg: Config) -> tuple[SequenceSet, SequenceSet]:
+    """Read the training data and the test data (or split it off the training file)."""
+    data = cfg.data
+    train = read_sequences(data.train, data, missing_values=data.missing_values)
+    if data.test is not None:
+        test = read_sequences(data.test, data, missing_values=data.missing_values)
+        check_same_features(train, test)
+        return train, test
+    return split(train, data.test_split, cfg.training.seed, data.stratify, "data.test_split")
+
+
+def check_same_features(train: SequenceSet | list[str], other: SequenceSet) -> None:
+    """Evaluation data must have the training feature columns, in the same order."""
+    names = train if isinstance(train, list) else train.feature_names
+    if other.feature_names != names:
+        raise SeqclfError(
+            f"{other.source}: feature columns {other.feature_names} differ from the "
+            f"training data's {names}. Use a file with the same columns.")
+
+
+def split(dataset: SequenceSet, fraction: float, seed: int, stratify: bool,
+          key: str) -> tuple[SequenceSet, SequenceSet]:
+    """Split off ``fraction`` of the sequences, stratified by label when asked.
+
+    Returns:
+        (the rest, the split-off part).
+    """
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(dataset))
+    labels = [str(v) for v in dataset.labels] if dataset.labels is not None else None
+    if stratify and labels is not None:
+        counts = pd.Series(labels).value_counts()
+        n_test = int(np.ceil(fraction * len(index)))
+        if counts.min() < 2:
+            raise SeqclfError(
+                f"{dataset.source}: a stratified split ({key}) needs at least 2 sequences "
+                f"of each class; class {counts.idxmin()!r} has 1. Add data, or set "
+                "data.stratify: false.")
+        if n_test < len(counts) or len(index) - n_test < len(counts):
+            raise must_be(dataset.source, key, f"large enough for one sequence of each of "
+                          f"the {len(counts)} classes on both sides of a stratified split", fraction)
+    try:
+        rest, part = train_test_split(index, test_size=fraction, random_state=seed,
+                                      stratify=labels if stratify else None)
+    except ValueError as exc:
+        raise must_be(dataset.source, key, f"a fraction that leaves sequences on both sides "
+                      f"({exc})", fraction) from None
+    return dataset.subset(np.sort(rest)), dataset.subset(np.sort(part))
+
+
+@dataclass
+class Preprocessor:
+    """Everything needed to turn a SequenceSet into model inputs, saved with each run.
+
+    Attributes:
+        feature_names: Training feature columns, in order.
+        classes: Label vocabulary (raw values, sorted); the model's output order.
+        majority_class: The most frequent training label (the baseline's prediction).
+        max_length: Steps per padded sequence.
+        padding: ``post`` or ``pre``: where padding goes.
+        truncating: ``post`` or ``pre``: which end of a long sequence is cut.
+        pad_value: Value of padded steps (MASK_VALUE when masked numeric input).
+        scaling: ``none`` | ``standard`` | ``minmax``.
+        center: Per-feature value subtracted before dividing by ``scale``.
+        scale: Per-feature divisor.
+        vocab_size: With an embedding: token ids must be in 1..vocab_size-1.
+    """
+
+    feature_names: list[str]
+    classes: list[Any]
+    majority_class: Any
+    max_length: int
+    padding: str = "post"
+    truncating: str = "post"
+    pad_value: float = 0.0
+    scaling: str = "none"
+    center: list[float] = field(default_factory=list)
+    scale: list[float] = field(default_factory=list)
+    vocab_size: int | None = None
+
+    @classmethod
+    def fit(cls, train: SequenceSet, cfg: Config) -> "Preprocessor":
+        """Learn label vocabulary, padding length and scaling from training data only."""
+        if train.labels is None:
+            raise SeqclfError(f"{train.source}: training data needs labels "
+                              f"(column {cfg.data.label_column!r}).")
+        labels = pd.Series([str(v) for v in train.labels])
+        by_key = {str(v): v for v in train.labels}
+        keys = sorted(by_key, key=_label_sort_key)
+        if len(keys) < 2:
+            raise SeqclfError(f"{train.source}: training data has one class only "
+                              f"({keys[0]!r}). A classifier needs at least two.")
+        lengths = [len(s) for s in train.sequences]
+        stacked = np.concatenate(train.sequences)
+        n_features = stacked.shape[1]
+        center, scale = [0.0] * n_features, [1.0] * n_features
+        if cfg.data.scaling == "standard":
+            center = stacked.mean(axis=0).tolist()
+            std = stacked.std(axis=0)
+            scale = np.where(std > 0, std, 1.0).tolist()  # constant features stay constant
+        elif cfg.data.scaling == "minmax":
+            lo, hi = stacked.min(axis=0), stacked.max(axis=0)
+            center = lo.tolist()
+            scale = np.where(hi > lo, hi - lo, 1.0).tolist()
+        embedding = cfg.model.embedding
+        if embedding is not None:
+            pad_value = 0.0
+        else:
+            pad_value = MASK_VALUE if cfg.model.masking else 0.0
+        prep = cls(
+            feature_names=list(train.feature_names),
+            classes=[by_key[k] for k in keys],
+            majority_class=by_key[labels.value_counts().index[0]],
+            max_length=cfg.data.max_length or max(lengths),
+            padding=cfg.data.padding, truncating=cfg.data.truncating, pad_value=pad_value,
+            scaling=cfg.data.scaling, center=center, scale=scale,
+            vocab_size=None if embedding is None else embedding.input_dim)
+        if embedding is not None and n_features != 1:
+            raise SeqclfError(f"{train.source}: model.embedding needs one token feature per "
+                              f"step; the data has {n_features} ({', '.join(train.feature_names)}).")
+        return prep
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def transform(self, dataset: SequenceSet) -> tuple[np.ndarray, int]:
+        """Scale, pad and truncate to an array.
+
+        Returns:
+            (array of shape (n, max_length, n_features), or (n, max_length) of int32 token
+            ids with an embedding; number of sequences that were truncated).
+        """
+        check_same_features(self.feature_names, dataset)
+        n, t, f = len(dataset), self.max_length, self.n_features
+        out = np.full((n, t, f), self.pad_value, dtype=np.float32)
+        center, scale = np.asarray(self.center), np.asarray(self.scale)
+        truncated = 0
+        for i, seq in enumerate(dataset.sequences):
+            if len(seq) > t:
+                truncated += 1
+                seq = seq[:t] if self.truncating == "post" else seq[-t:]
+            seq = (seq - center) / scale
+            if self.padding == "post":
+                out[i, : len(seq)] = seq
+            else:
+                out[i, t - len(seq):] = seq
+        if self.vocab_size is not None:
+            return self._tokens(dataset, out[..., 0]), truncated
+        if self.pad_value == MASK_VALUE:
+            lengths = np.array([min(len(s), t) for s in dataset.sequences])
+            real = np.arange(t)[None, :] < lengths[:, None]
+            if self.padding == "pre":
+                real = real[:, ::-1]
+            clash = real & np.all(out == MASK_VALUE, axis=-1)
+            if clash.any():
+                i = int(np.argwhere(clash)[0][0])
+                raise SeqclfError(f"{dataset.source}: line {dataset.lines[i]}: a step equals the "
+                                  f"padding value {MASK_VALUE:g} in every feature. Rescale the data.")
+        return out, truncated
+
+    def _tokens(self, dataset: SequenceSet, values: np.ndarray) -> np.ndarray:
+        real = np.concatenate(dataset.sequences)[:, 0]
+        bad = (real != np.round(real)) | (real < 1) | (real >= self.vocab_size)
+        if bad.any():
+            value = real[int(np.flatnonzero(bad)[0])]
+            seq = next(i for i, s in enumerate(dataset.sequences) if np.isin(value, s[:, 0]))
+            raise SeqclfError(
+                f"{dataset.source}: line {dataset.lines[seq]}: token {value:g} must be a whole "
+                f"number from 1 to {self.vocab_size - 1} (model.embedding.input_dim - 1; 0 is "
+                "padding). Raise input_dim or fix the data.")
+        return values.astype(np.int32)
+
+    def encode_labels(self, labels: list[Any]) -> np.ndarray:
+        """Class indices for raw labels; -1 for a label training never saw."""
+        index = {str(c): i for i, c in enumerate(self.classes)}
+        return np.array([index.get(str(v), -1) for v in labels], dtype=np.int64)
+
+    def to_json(self) -> str:
+        """The preprocessing state as JSON text (written into the run directory)."""
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Preprocessor":
+        return cls(**json.loads(text))
+
+
+def _label_sort_key(key: str) -> tuple[int, Any]:
+    try:
+        return (0, float(key))
+    except ValueError:
+        return (1, key)

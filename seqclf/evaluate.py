@@ -1,0 +1,145 @@
+"""Scoring predictions, and running a saved model on new data (evaluate and predict)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqclf.data import Preprocessor, SequenceSet, read_sequences
+from seqclf.runs import Run, open_run
+
+
+@dataclass
+class Evaluation:
+    """Scores of a model on one labelled data set.
+
+    Attributes:
+        source: The data file.
+        n: Number of sequences.
+        correct: Number predicted right.
+        accuracy: correct / n.
+        macro_f1: F1 averaged over classes, unweighted.
+        baseline: Accuracy of always predicting the most frequent training label.
+        majority_class: That label.
+        labels: Row/column labels of the confusion matrix (training classes, then any
+            label training never saw).
+        confusion: Confusion matrix, rows true, columns predicted.
+        report: scikit-learn's classification report as a dict.
+        report_text: The same as text.
+        unseen: Labels training never saw, with their counts (they always count as wrong).
+        truncated: Sequences longer than the training padding length, cut to fit.
+    """
+
+    source: str
+    n: int
+    correct: int
+    accuracy: float
+    macro_f1: float
+    baseline: float
+    majority_class: Any
+    labels: list[str]
+    confusion: list[list[int]]
+    report: dict[str, Any]
+    report_text: str
+    unseen: dict[str, int] = field(default_factory=dict)
+    truncated: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def warnings(self) -> list[str]:
+        """Sentences a user must see next to the scores."""
+        out = []
+        if self.unseen:
+            listed = ", ".join(f"{k!r} ({v})" for k, v in self.unseen.items())
+            out.append(f"{self.source}: {sum(self.unseen.values())} sequences have labels "
+                       f"training never saw: {listed}. The model cannot predict them; they "
+                       "count as wrong.")
+        if self.truncated:
+            out.append(f"{self.source}: {self.truncated} sequences were longer than the "
+                       "training padding length and were truncated.")
+        return out
+
+
+def score(labels: list[Any], proba: np.ndarray, prep: Preprocessor, source: str,
+          truncated: int = 0) -> Evaluation:
+    """Score class probabilities against raw labels."""
+    from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+    classes = [str(c) for c in prep.classes]
+    y_true = np.array([str(v) for v in labels], dtype=object)
+    y_pred = np.array(classes, dtype=object)[np.argmax(proba, axis=1)]
+    unseen_labels = sorted(set(y_true) - set(classes))
+    names = classes + unseen_labels
+    correct = int((y_true == y_pred).sum())
+    report_args = dict(labels=names, zero_division=0)
+    return Evaluation(
+        source=source, n=len(y_true), correct=correct, accuracy=correct / len(y_true),
+        macro_f1=float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        baseline=float((y_true == str(prep.majority_class)).mean()),
+        majority_class=prep.majority_class, labels=names,
+        confusion=confusion_matrix(y_true, y_pred, labels=names).tolist(),
+        report=classification_report(y_true, y_pred, output_dict=True, **report_args),
+        report_text=classification_report(y_true, y_pred, digits=3, **report_args),
+        unseen={k: int((y_true == k).sum()) for k in unseen_labels},
+        truncated=truncated)
+
+
+def infer(run: Run, dataset: SequenceSet, model: Any = None) -> tuple[np.ndarray, int]:
+    """Class probabilities of a run's model on a data set, with the run's preprocessing.
+
+    Returns:
+        (probabilities of shape (n, n_classes), number of truncated sequences).
+    """
+    from seqclf.model import predict_proba
+
+    x, truncated = run.preprocessor.transform(dataset)
+    model = model if model is not None else run.load_model()
+    proba = predict_proba(model, x, run.config.training.batch_size, run.config.model.stateful)
+    return proba, truncated
+
+
+def _read(run: Run, data: str | Path | None, require_labels: bool) -> SequenceSet:
+    cfg = run.config.data
+    if data is None:
+        from seqclf.data import load_splits
+
+        return load_splits(run.config)[1]
+    return read_sequences(data, cfg, require_labels=require_labels,
+                          missing_values=cfg.missing_values)
+
+
+def evaluate(run_dir: str | Path, data: str | Path | None = None) -> Evaluation:
+    """Score a saved run on its config's test data, or on any CSV in the same layout.
+
+    Args:
+        run_dir: A finished run directory.
+        data: A CSV to score on; default: the test set the run was scored on.
+    """
+    run = open_run(run_dir)
+    dataset = _read(run, data, require_labels=True)
+    proba, truncated = infer(run, dataset)
+    return score(dataset.labels, proba, run.preprocessor, dataset.source, truncated)
+
+
+def predict(run_dir: str | Path, data: str | Path) -> tuple[Any, int]:
+    """Predict every sequence of a CSV (labels are not needed).
+
+    Returns:
+        (a DataFrame with columns id, predicted, and prob_<class> per class; the number
+        of sequences truncated to the training padding length).
+    """
+    import pandas as pd
+
+    run = open_run(run_dir)
+    dataset = _read(run, data, require_labels=False)
+    proba, truncated = infer(run, dataset)
+    classes = run.preprocessor.classes
+    frame = pd.DataFrame({"id": dataset.ids,
+                          "predicted": [classes[i] for i in np.argmax(proba, axis=1)]})
+    for j, c in enumerate(classes):
+        frame[f"prob_{c}"] = proba[:, j]
+    return frame, truncated

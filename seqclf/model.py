@@ -1,0 +1,103 @@
+"""Building the Keras model described by the config, and running it on arrays.
+
+Layout: input -> Masking (numeric input) or Embedding(mask_zero) (token input) -> one or
+more recurrent layers (optionally Bidirectional; all but the last return sequences) ->
+optional Dense head -> Dense(n_classes, softmax). Padded steps carry a mask, so they
+never influence the prediction.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from seqclf.backend import keras
+from seqclf.config import CELLS, Config, OptimizerConfig
+from seqclf.data import Preprocessor
+from seqclf.errors import SeqclfError, did_you_mean
+
+OPTIMIZER_CLASSES = {
+    "adadelta": "Adadelta", "adafactor": "Adafactor", "adagrad": "Adagrad", "adam": "Adam",
+    "adamax": "Adamax", "adamw": "AdamW", "ftrl": "Ftrl", "lion": "Lion", "nadam": "Nadam",
+    "rmsprop": "RMSprop", "sgd": "SGD",
+}
+REGULARIZER_KEYS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                    "activity_regularizer")
+
+
+def build_model(cfg: Config, prep: Preprocessor) -> Any:
+    """Build and compile the classifier for data shaped as ``prep`` describes."""
+    k = keras()
+    layers = k.layers
+    m = cfg.model
+    # A stateful layer keeps state per batch row, so Keras needs the batch size up front.
+    batch_size = cfg.training.batch_size if m.stateful else None
+    if prep.vocab_size is not None:
+        inputs = k.Input(shape=(prep.max_length,), batch_size=batch_size, dtype="int32",
+                         name="tokens")
+        x = layers.Embedding(prep.vocab_size, m.embedding.output_dim, mask_zero=m.masking,
+                             name="embedding")(inputs)
+    else:
+        inputs = k.Input(shape=(prep.max_length, prep.n_features), batch_size=batch_size,
+                         name="sequences")
+        x = layers.Masking(mask_value=prep.pad_value, name="masking")(inputs) if m.masking else inputs
+    kwargs = m.layer_kwargs()
+    for key in REGULARIZER_KEYS:
+        reg = kwargs[key]
+        kwargs[key] = None if reg is None else k.regularizers.L1L2(l1=reg.l1, l2=reg.l2)
+    cell = getattr(layers, CELLS[m.cell])
+    units = m.layer_units()
+    for i, n in enumerate(units):
+        layer = cell(n, return_sequences=i < len(units) - 1, name=f"{m.cell}_{i + 1}", **kwargs)
+        if m.bidirectional:
+            layer = layers.Bidirectional(layer, merge_mode=m.merge_mode,
+                                         name=f"bidirectional_{i + 1}")
+        x = layer(x)
+    for j, n in enumerate(m.head_units):
+        x = layers.Dense(n, activation=m.head_activation, name=f"dense_{j + 1}")(x)
+        if m.head_dropout:
+            x = layers.Dropout(m.head_dropout, name=f"dropout_{j + 1}")(x)
+    # float32 softmax keeps probabilities exact even under a mixed-precision policy.
+    outputs = layers.Dense(len(prep.classes), activation="softmax", dtype="float32",
+                           name="classes")(x)
+    model = k.Model(inputs, outputs, name="seqclf")
+    model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.source),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def make_optimizer(opt: OptimizerConfig, where: str) -> Any:
+    """A Keras optimizer from the config, its extra keys checked against the constructor."""
+    cls = getattr(keras().optimizers, OPTIMIZER_CLASSES[opt.name])
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
+    kwargs = opt.kwargs()
+    for key in kwargs:
+        if key not in valid:
+            raise SeqclfError(
+                f"{where}: optimizer.{key} is not an argument of keras.optimizers."
+                f"{cls.__name__}{did_you_mean(key, valid)}. Valid keys: name, {', '.join(valid)}.")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise SeqclfError(f"{where}: optimizer: keras.optimizers.{cls.__name__} rejected the "
+                          f"arguments {kwargs}: {exc}") from None
+
+
+def fixed_batch_padding(n: int, batch_size: int, stateful: bool) -> int:
+    """Rows to append so that a stateful model sees only full batches (0 otherwise)."""
+    return (-n) % batch_size if stateful else 0
+
+
+def predict_proba(model: Any, x: np.ndarray, batch_size: int, stateful: bool) -> np.ndarray:
+    """Class probabilities for ``x``, in batches; stateful models start from a clean state."""
+    pad = fixed_batch_padding(len(x), batch_size, stateful)
+    if pad:
+        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+    if stateful:
+        for layer in model.layers:
+            if hasattr(layer, "reset_states"):
+                layer.reset_states()
+    proba = model.predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(proba[: len(proba) - pad], dtype=np.float64)

@@ -1,0 +1,146 @@
+"""The run directory: what a training run leaves behind, and how it is read back.
+
+A run directory holds the resolved config, the model, the preprocessing state, history,
+metrics, reports, plots and a manifest. Every file is written atomically (temporary
+file, then rename), an ``INCOMPLETE`` marker exists from creation until the manifest
+is in place, and readers refuse a directory that has the marker or lacks the manifest,
+so a crash can never leave a run that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seqclf.config import Config, read_yaml_mapping, validate_config
+from seqclf.data import Preprocessor
+from seqclf.errors import SeqclfError
+
+CONFIG = "config.yaml"
+MODEL = "model.keras"
+PREPROCESSING = "preprocessing.json"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+REPORT = "classification_report.txt"
+CONFUSION_PLOT = "confusion_matrix.png"
+CURVES_PLOT = "training_curves.png"
+MANIFEST = "manifest.json"
+INCOMPLETE = "INCOMPLETE"
+
+
+def create_run_dir(output_dir: str | Path, name: str) -> Path:
+    """Make a new, empty ``<output_dir>/<name>-<timestamp>`` (never reusing one)."""
+    output_dir = Path(output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SeqclfError(f"{output_dir}: cannot create the output directory "
+                          f"({exc.strerror}). Choose another with --output-dir.") from None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        path = output_dir / (f"{name}-{stamp}" if n == 1 else f"{name}-{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SeqclfError(f"{path}: cannot create the run directory ({exc.strerror}).") from None
+        write_text(path / INCOMPLETE, "This run has not finished: it crashed, was stopped or "
+                   "is still running. Its files are not to be trusted.\n")
+        return path
+    raise SeqclfError(f"{output_dir}: too many runs named {name!r} this second.")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file atomically: readers see the old file or the whole new one."""
+    _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically."""
+    write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def save_model(path: Path, model: Any) -> None:
+    """Save a Keras model atomically (Keras needs the ``.keras`` suffix on the temp name)."""
+    _atomic(path, model.save, suffix=".keras")
+
+
+def save_figure(path: Path, figure: Any) -> None:
+    """Save a matplotlib figure atomically as PNG, then free it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        _atomic(path, lambda tmp: figure.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+    finally:
+        plt.close(figure)
+
+
+def _atomic(path: Path, write, suffix: str = ".tmp") -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SeqclfError(f"{path}: cannot write ({exc.strerror or exc}). Check free space "
+                          "and permissions.") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def finish(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Mark a run complete: manifest first, then drop the INCOMPLETE marker."""
+    write_json(run_dir / MANIFEST, {**manifest, "status": "complete"})
+    (run_dir / INCOMPLETE).unlink()
+
+
+@dataclass
+class Run:
+    """A finished run, read back from its directory."""
+
+    path: Path
+    config: Config
+    preprocessor: Preprocessor
+    manifest: dict[str, Any]
+
+    def load_model(self) -> Any:
+        """Load the saved Keras model (imports the backend)."""
+        from seqclf.backend import keras
+
+        try:
+            return keras().saving.load_model(self.path / MODEL, compile=False)
+        except Exception as exc:  # Keras raises many types for a damaged archive
+            raise SeqclfError(f"{self.path / MODEL}: cannot be loaded ({type(exc).__name__}). "
+                              "The file is damaged; train the run again.") from None
+
+
+def open_run(path: str | Path) -> Run:
+    """Read a finished run directory, refusing anything that is not one.
+
+    Raises:
+        SeqclfError: Not a directory, not a seqclf run, unfinished, or damaged files.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise SeqclfError(f"{path}: run directory not found. Pass the directory "
+                          "`seqclf train` printed.")
+    if (path / INCOMPLETE).exists():
+        raise SeqclfError(f"{path}: this run did not finish (it has an {INCOMPLETE} marker). "
+                          "Train it again.")
+    if not (path / MANIFEST).exists():
+        raise SeqclfError(f"{path}: is not a seqclf run directory (no {MANIFEST}).")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        prep = Preprocessor.from_json((path / PREPROCESSING).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError) as exc:
+        raise SeqclfError(f"{path}: run files are missing or damaged ({exc}). "
+                          "Train the run again.") from None
+    config = validate_config(read_yaml_mapping(path / CONFIG), where=str(path / CONFIG))
+    return Run(path=path, config=config, preprocessor=prep, manifest=manifest)

@@ -1,0 +1,230 @@
+"""Training a model from a config, and checking a config without training.
+
+``train()`` is the whole pipeline: read data, split, fit preprocessing on training data
+only, build the model, fit it, score it on the test set, and write the run directory.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqclf import runs
+from seqclf.config import Config
+from seqclf.data import Preprocessor, SequenceSet, file_sha256, load_splits, split
+from seqclf.evaluate import Evaluation, score
+from seqclf.progress import Progress
+
+
+@dataclass
+class Prepared:
+    """The data of a run, read, split and turned into arrays."""
+
+    train: SequenceSet
+    val: SequenceSet | None
+    test: SequenceSet
+    prep: Preprocessor
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    test_truncated: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare(cfg: Config) -> Prepared:
+    """Read the config's data, split off test and validation sets, and make arrays."""
+    train_set, test_set = load_splits(cfg)
+    val_set = None
+    if cfg.training.validation_split > 0:
+        train_set, val_set = split(train_set, cfg.training.validation_split, cfg.training.seed,
+                                   cfg.data.stratify, "training.validation_split")
+    prep = Preprocessor.fit(train_set, cfg)
+    x_train, _ = prep.transform(train_set)
+    x_val = y_val = None
+    if val_set is not None:
+        x_val, _ = prep.transform(val_set)
+        y_val = prep.encode_labels(val_set.labels)
+    x_test, truncated = prep.transform(test_set)
+    warnings = []
+    if cfg.data.max_length is not None:
+        cut = sum(len(s) > prep.max_length for s in train_set.sequences)
+        if cut:
+            warnings.append(f"{train_set.source}: {cut} training sequences are longer than "
+                            f"data.max_length ({prep.max_length}) and were truncated.")
+    return Prepared(train_set, val_set, test_set, prep, x_train,
+                    prep.encode_labels(train_set.labels), x_val, y_val, x_test, truncated,
+                    warnings)
+
+
+@dataclass
+class CheckResult:
+    """What ``seqclf check`` reports."""
+
+    config: Config
+    data: dict[str, dict[str, Any]]
+    model_summary: str
+    parameters: int
+
+
+def check(cfg: Config) -> CheckResult:
+    """Validate a config against its data and build (not train) the model."""
+    from seqclf.backend import keras
+    from seqclf.model import build_model
+
+    d = prepare(cfg)
+    keras().utils.set_random_seed(cfg.training.seed)
+    model = build_model(cfg, d.prep)
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line))
+    sets = {"train": d.train, "validation": d.val, "test": d.test}
+    return CheckResult(cfg, {k: v.summary() for k, v in sets.items() if v is not None},
+                       "\n".join(lines), int(model.count_params()))
+
+
+@dataclass
+class TrainResult:
+    """The outcome of ``train()``.
+
+    Attributes:
+        run_dir: Where the run was written.
+        evaluation: Scores on the test set.
+        epochs_run: Epochs actually trained (fewer than asked with early stopping).
+        seconds: Wall time of the whole run.
+        sizes: Sequences in train / validation / test.
+        warnings: Things the user should know about the data.
+    """
+
+    run_dir: Path
+    evaluation: Evaluation
+    epochs_run: int
+    seconds: float
+    sizes: dict[str, int]
+    warnings: list[str]
+
+
+def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | None = None
+          ) -> TrainResult:
+    """Train the model a config describes and save everything into a new run directory.
+
+    Args:
+        cfg: A validated config.
+        output_dir: Parent of the run directory.
+        progress: Receives per-epoch (and, on a terminal, per-batch) updates; None: silent.
+    """
+    from seqclf.backend import environment, keras, set_seed
+    from seqclf.model import build_model, fixed_batch_padding, predict_proba
+
+    started = time.time()
+    d = prepare(cfg)
+    k = keras()
+    set_seed(cfg.training.seed)
+    model = build_model(cfg, d.prep)
+    run_dir = runs.create_run_dir(output_dir, cfg.name or "run")
+    runs.write_text(run_dir / runs.CONFIG, cfg.to_yaml())
+    runs.write_text(run_dir / runs.PREPROCESSING, d.prep.to_json())
+
+    t = cfg.training
+    stateful = cfg.model.stateful
+    x, y, w = _weighted(d.x_train, d.y_train, t.class_weight, len(d.prep.classes),
+                        fixed_batch_padding(len(d.x_train), t.batch_size, stateful))
+    validation = None
+    if d.x_val is not None:
+        validation = _weighted(d.x_val, d.y_val, "none", len(d.prep.classes),
+                               fixed_batch_padding(len(d.x_val), t.batch_size, stateful))
+    callbacks = [_history_recorder(k, run_dir / runs.HISTORY)]
+    if t.early_stopping is not None:
+        es = t.early_stopping
+        callbacks.append(k.callbacks.EarlyStopping(
+            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
+            restore_best_weights=es.restore_best_weights))
+    if progress is not None:
+        progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size))
+        callbacks.append(_progress_callback(k, progress))
+    fit_start = time.time()
+    history = model.fit(x, y, sample_weight=w, validation_data=validation, epochs=t.epochs,
+                        batch_size=t.batch_size, shuffle=t.shuffle, callbacks=callbacks,
+                        verbose=0)
+    fit_seconds = time.time() - fit_start
+    if progress is not None:
+        progress.train_end()
+
+    proba = predict_proba(model, d.x_test, t.batch_size, stateful)
+    evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated)
+    epochs_run = len(history.history.get("loss", []))
+    _write_results(run_dir, model, evaluation, history.history)
+    sizes = {"train": len(d.train), "validation": len(d.val) if d.val else 0, "test": len(d.test)}
+    metrics = {
+        "test": evaluation.to_dict(), "epochs_run": epochs_run, "fit_seconds": fit_seconds,
+        "seconds_per_epoch": fit_seconds / max(epochs_run, 1), "parameters": model.count_params(),
+        "final": {key: values[-1] for key, values in history.history.items()}, "sizes": sizes,
+    }
+    runs.write_json(run_dir / runs.METRICS, metrics)
+    seconds = time.time() - started
+    data_files = {p: file_sha256(p) for p in (cfg.data.train, cfg.data.test) if p}
+    runs.finish(run_dir, {
+        "name": cfg.name, "seed": t.seed, "command": sys.argv, "data_sha256": data_files,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": seconds, **environment(),
+    })
+    warnings = d.warnings + evaluation.warnings()
+    return TrainResult(run_dir, evaluation, epochs_run, seconds, sizes, warnings)
+
+
+def _weighted(x: np.ndarray, y: np.ndarray, class_weight: str, n_classes: int, pad: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Arrays plus per-sample weights: balanced class weights, zero for batch padding."""
+    weights = None
+    if class_weight == "balanced":
+        counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+        per_class = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+        weights = per_class[y]
+    if pad:
+        weights = np.ones(len(y)) if weights is None else weights
+        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+        y = np.concatenate([y, np.repeat(y[-1:], pad)])
+        weights = np.concatenate([weights, np.zeros(pad)])
+    return x, y, weights
+
+
+def _history_recorder(k: Any, path: Path) -> Any:
+    """Times each epoch (``epoch_seconds`` in the logs) and rewrites history.csv after it."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    clock = {}
+
+    def epoch_end(epoch: int, logs: dict[str, Any]) -> None:
+        logs["epoch_seconds"] = time.perf_counter() - clock["t"]
+        rows.append({"epoch": epoch + 1, **{key: float(v) for key, v in logs.items()}})
+        runs.write_text(path, pd.DataFrame(rows).to_csv(index=False))
+
+    return k.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs=None: clock.__setitem__("t", time.perf_counter()),
+        on_epoch_end=epoch_end)
+
+
+def _progress_callback(k: Any, progress: Progress) -> Any:
+    hooks = dict(on_epoch_begin=lambda epoch, logs=None: progress.epoch_begin(epoch),
+                 on_epoch_end=lambda epoch, logs=None: progress.epoch_end(epoch, logs or {}))
+    if progress.live:
+        # Batch hooks make Keras sync every step, so only a live bar pays for them.
+        hooks["on_train_batch_end"] = lambda batch, logs=None: progress.batch_end(batch, logs or {})
+    return k.callbacks.LambdaCallback(**hooks)
+
+
+def _write_results(run_dir: Path, model: Any, ev: Evaluation, history: dict[str, list]) -> None:
+    from seqclf import report
+
+    runs.save_model(run_dir / runs.MODEL, model)
+    runs.write_text(run_dir / runs.REPORT, report.evaluation_text(ev))
+    title = f"test accuracy {ev.accuracy:.3f} (baseline {ev.baseline:.3f})"
+    runs.save_figure(run_dir / runs.CONFUSION_PLOT, report.confusion_figure(ev.confusion, ev.labels, title))
+    runs.save_figure(run_dir / runs.CURVES_PLOT, report.curves_figure(history, ev.baseline))
