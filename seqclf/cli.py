@@ -78,26 +78,52 @@ def train(
     set_: SetOpt = None,
     output_dir: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path("runs"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    repeat: Annotated[Optional[int], typer.Option(
+        help="Train N runs with seeds seed..seed+N-1 and report accuracy mean ± std, min, "
+             "max (same as --set training.repeats=N).", show_default=False)] = None,
 ) -> None:
     """Train a model from CONFIG and save it with its metrics and plots.
 
     Shows a live progress bar on a terminal (one line per epoch when piped), then the
     test accuracy beside the majority-class baseline, and the run directory written
-    (runs/<config name>-<timestamp>/ by default; never overwritten).
+    (runs/<config name>-<timestamp>/ by default; never overwritten). With repeats, each
+    seed's run is saved under one group directory with a summary.
     """
     from seqclf.config import load_config
     from seqclf.progress import Progress
-    from seqclf.train import train as train_model
+    from seqclf.train import train as train_model, train_repeats
 
-    cfg = load_config(config, set_ or [])
+    overrides = list(set_ or []) + ([f"training.repeats={repeat}"] if repeat is not None else [])
+    cfg = load_config(config, overrides)
+    progress = None if quiet else Progress()
     if not quiet:
         typer.echo(f"training {cfg.name}: {_describe(cfg)}")
-    result = train_model(cfg, output_dir, progress=None if quiet else Progress())
-    _warn(result.warnings)
-    ev = result.evaluation
+    if cfg.training.repeats == 1:
+        result = train_model(cfg, output_dir, progress=progress)
+        _warn(result.warnings)
+        _print_scores(result.evaluation)
+        typer.echo(f"run directory: {result.run_dir}")
+        return
+
+    def announce(i: int, n: int, seed: int) -> None:
+        if not quiet:
+            typer.echo(f"repeat {i + 1}/{n}: seed {seed}")
+
+    group = train_repeats(cfg, output_dir, progress, announce)
+    _warn(group.results[0].warnings)
+    for result in group.results:
+        typer.echo(f"seed {result.run_dir.name.removeprefix('seed-')}: ", nl=False)
+        _print_scores(result.evaluation)
+    acc = group.summary["accuracy"]
+    typer.echo(f"test accuracy over {len(group.results)} seeds: {acc['mean']:.4f} ± "
+               f"{acc['std']:.4f} (min {acc['min']:.4f}, max {acc['max']:.4f}); "
+               f"majority-class baseline {group.summary['baseline']:.4f}")
+    typer.echo(f"run directory: {group.group_dir}")
+
+
+def _print_scores(ev: Any) -> None:
     typer.echo(f"test accuracy {ev.accuracy:.4f} ({ev.correct}/{ev.n}); majority-class "
                f"baseline {ev.baseline:.4f}; macro-F1 {ev.macro_f1:.4f}")
-    typer.echo(f"run directory: {result.run_dir}")
 
 
 def _describe(cfg: Any) -> str:
@@ -209,6 +235,26 @@ def data_digits(
     from seqclf.datasets import digits
 
     for name, path in digits(output).items():
+        typer.echo(f"wrote {name}: {path}")
+
+
+@data_app.command("reuters")
+@handle_errors
+def data_reuters(
+    output: Annotated[Path, typer.Option(help="Folder for train.csv and test.csv.")] = Path("data/reuters"),
+    num_words: Annotated[int, typer.Option(help="Keep the most frequent words; rarer ones become 2 (OOV).")] = 30000,
+    maxlen: Annotated[int, typer.Option(help="Keep wires shorter than this many words.")] = 50,
+    test_split: Annotated[float, typer.Option(help="Fraction of wires for the test set.")] = 0.3,
+) -> None:
+    """Write the Keras Reuters newswire subset (wide layout) via keras.datasets.reuters.
+
+    The defaults are the classic tutorial's: 1395 train / 599 test wires of at most 49
+    word indices, 46 topic labels. Keras downloads reuters.npz once into
+    $KERAS_HOME/datasets/ (~/.keras/datasets/); offline, put the file there.
+    """
+    from seqclf.datasets import reuters
+
+    for name, path in reuters(output, num_words, maxlen, test_split).items():
         typer.echo(f"wrote {name}: {path}")
 
 

@@ -50,9 +50,9 @@ RECURRENT_LAYER_ARGS = (
 )
 # Which optional arguments only some cells take (None in the config means "not used").
 CELL_ONLY_ARGS = {"recurrent_activation": ("lstm", "gru"), "unit_forget_bias": ("lstm",),
-                  "reset_after": ("gru",)}
+                  "reset_after": ("gru",), "use_cudnn": ("lstm", "gru")}
 CELL_ARG_DEFAULTS = {"recurrent_activation": "sigmoid", "unit_forget_bias": True,
-                     "reset_after": True}
+                     "reset_after": True, "use_cudnn": "auto"}
 
 MANAGED_KEYS = {
     "return_sequences": "seqclf sets it so that every layer but the last of a stack "
@@ -116,6 +116,7 @@ class DataConfig(Section):
     test: str | None = None
     format: Literal["wide", "long"] = "wide"
     label_column: str = "label"
+    classes: list[Union[int, str]] | None = None
     id_column: str = "id"
     step_column: str | None = "step"
     feature_columns: list[str] | None = None
@@ -126,6 +127,13 @@ class DataConfig(Section):
     missing_values: Literal["error", "zero", "ffill"] = "error"
     test_split: float = Field(0.2, gt=0.0, lt=1.0)
     stratify: bool = True
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct_classes(cls, value: list[Any] | None) -> list[Any] | None:
+        if value is not None and (len(value) < 2 or len({str(v) for v in value}) < len(value)):
+            raise PydanticCustomError("constraint", "null or a list of at least 2 distinct labels")
+        return value
 
     @field_validator("feature_columns")
     @classmethod
@@ -170,7 +178,7 @@ class ModelConfig(Section):
     stateful: bool = False
     unroll: bool = False
     reset_after: bool | None = None
-    use_cudnn: Union[bool, Literal["auto"]] = "auto"
+    use_cudnn: Union[bool, Literal["auto"], None] = None
 
     @field_validator("units", mode="before")
     @classmethod
@@ -189,7 +197,7 @@ class ModelConfig(Section):
     @field_validator("use_cudnn", mode="before")
     @classmethod
     def _check_use_cudnn(cls, value: Any) -> Any:
-        if not (isinstance(value, bool) or value == "auto"):
+        if not (value is None or isinstance(value, bool) or value == "auto"):
             raise PydanticCustomError("constraint", "true, false or 'auto'")
         return value
 
@@ -239,6 +247,7 @@ class TrainingConfig(Section):
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(32, ge=1)
     seed: int = Field(0, ge=0)
+    repeats: int = Field(1, ge=1, description="train with seeds seed, seed+1, ...")
     validation_split: float = fraction()
     early_stopping: EarlyStoppingConfig | None = None
     class_weight: Literal["none", "balanced"] = "none"

@@ -399,7 +399,15 @@ class Preprocessor:
         labels = pd.Series([str(v) for v in train.labels])
         by_key = {str(v): v for v in train.labels}
         keys = sorted(by_key, key=_label_sort_key)
-        if len(keys) < 2:
+        if cfg.data.classes is not None:
+            # A fixed vocabulary: the output layer covers every listed class, seen or not.
+            declared = {str(v): v for v in cfg.data.classes}
+            extra = [k for k in keys if k not in declared]
+            if extra:
+                raise SeqclfError(f"{train.source}: label {extra[0]!r} is not in data.classes. "
+                                  "Add it there, or remove data.classes.")
+            by_key, keys = declared, list(declared)
+        elif len(keys) < 2:
             raise SeqclfError(f"{train.source}: training data has one class only "
                               f"({keys[0]!r}). A classifier needs at least two.")
         lengths = [len(s) for s in train.sequences]

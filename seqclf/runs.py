@@ -33,20 +33,30 @@ MANIFEST = "manifest.json"
 INCOMPLETE = "INCOMPLETE"
 
 
-def create_run_dir(output_dir: str | Path, name: str) -> Path:
-    """Make a new, empty ``<output_dir>/<name>-<timestamp>`` (never reusing one)."""
+SUMMARY = "summary.json"
+SUMMARY_MD = "summary.md"
+
+
+def create_run_dir(output_dir: str | Path, name: str, stamp: bool = True) -> Path:
+    """Make a new, empty ``<output_dir>/<name>-<timestamp>`` (never reusing one).
+
+    With ``stamp=False`` the directory is ``<output_dir>/<name>`` exactly, and it is an
+    error if it exists.
+    """
     output_dir = Path(output_dir)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SeqclfError(f"{output_dir}: cannot create the output directory "
                           f"({exc.strerror}). Choose another with --output-dir.") from None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}" if stamp else name
     for n in range(1, 1000):
-        path = output_dir / (f"{name}-{stamp}" if n == 1 else f"{name}-{stamp}-{n}")
+        path = output_dir / (base if n == 1 else f"{base}-{n}")
         try:
             path.mkdir()
         except FileExistsError:
+            if not stamp:
+                raise SeqclfError(f"{path}: already exists; runs are never overwritten.") from None
             continue
         except OSError as exc:
             raise SeqclfError(f"{path}: cannot create the run directory ({exc.strerror}).") from None
@@ -95,9 +105,9 @@ def _atomic(path: Path, write, suffix: str = ".tmp") -> None:
             os.unlink(tmp)
 
 
-def finish(run_dir: Path, manifest: dict[str, Any]) -> None:
-    """Mark a run complete: manifest first, then drop the INCOMPLETE marker."""
-    write_json(run_dir / MANIFEST, {**manifest, "status": "complete"})
+def finish(run_dir: Path, manifest: dict[str, Any], name: str = MANIFEST) -> None:
+    """Mark a run (or a group of runs) complete: manifest first, then drop the marker."""
+    write_json(run_dir / name, {**manifest, "status": "complete"})
     (run_dir / INCOMPLETE).unlink()
 
 
@@ -135,6 +145,9 @@ def open_run(path: str | Path) -> Run:
         raise SeqclfError(f"{path}: this run did not finish (it has an {INCOMPLETE} marker). "
                           "Train it again.")
     if not (path / MANIFEST).exists():
+        if (path / SUMMARY).exists():
+            raise SeqclfError(f"{path}: is a group of repeated runs; pass one of its seed-N "
+                              "directories.")
         raise SeqclfError(f"{path}: is not a seqclf run directory (no {MANIFEST}).")
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))

@@ -98,6 +98,7 @@ class TrainResult:
         evaluation: Scores on the test set.
         epochs_run: Epochs actually trained (fewer than asked with early stopping).
         seconds: Wall time of the whole run.
+        fit_seconds: Wall time of ``model.fit`` alone.
         sizes: Sequences in train / validation / test.
         warnings: Things the user should know about the data.
     """
@@ -106,18 +107,20 @@ class TrainResult:
     evaluation: Evaluation
     epochs_run: int
     seconds: float
+    fit_seconds: float
     sizes: dict[str, int]
     warnings: list[str]
 
 
-def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | None = None
-          ) -> TrainResult:
+def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | None = None,
+          run_name: str | None = None) -> TrainResult:
     """Train the model a config describes and save everything into a new run directory.
 
     Args:
-        cfg: A validated config.
+        cfg: A validated config (``training.repeats`` is handled by ``train_repeats``).
         output_dir: Parent of the run directory.
         progress: Receives per-epoch (and, on a terminal, per-batch) updates; None: silent.
+        run_name: Exact run directory name; default ``<config name>-<timestamp>``.
     """
     from seqclf.backend import environment, keras, set_seed
     from seqclf.model import build_model, fixed_batch_padding, predict_proba
@@ -127,7 +130,8 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
     k = keras()
     set_seed(cfg.training.seed)
     model = build_model(cfg, d.prep)
-    run_dir = runs.create_run_dir(output_dir, cfg.name or "run")
+    run_dir = runs.create_run_dir(output_dir, run_name or cfg.name or "run",
+                                  stamp=run_name is None)
     runs.write_text(run_dir / runs.CONFIG, cfg.to_yaml())
     runs.write_text(run_dir / runs.PREPROCESSING, d.prep.to_json())
 
@@ -175,7 +179,7 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
         "seconds": seconds, **environment(),
     })
     warnings = d.warnings + evaluation.warnings()
-    return TrainResult(run_dir, evaluation, epochs_run, seconds, sizes, warnings)
+    return TrainResult(run_dir, evaluation, epochs_run, seconds, fit_seconds, sizes, warnings)
 
 
 def _weighted(x: np.ndarray, y: np.ndarray, class_weight: str, n_classes: int, pad: int
@@ -228,3 +232,78 @@ def _write_results(run_dir: Path, model: Any, ev: Evaluation, history: dict[str,
     title = f"test accuracy {ev.accuracy:.3f} (baseline {ev.baseline:.3f})"
     runs.save_figure(run_dir / runs.CONFUSION_PLOT, report.confusion_figure(ev.confusion, ev.labels, title))
     runs.save_figure(run_dir / runs.CURVES_PLOT, report.curves_figure(history, ev.baseline))
+
+
+@dataclass
+class RepeatResult:
+    """The outcome of ``train_repeats()``: one run per seed and their spread.
+
+    Attributes:
+        group_dir: Directory holding ``seed-<n>/`` run directories and the summary.
+        results: One TrainResult per seed, in seed order.
+        summary: Accuracy mean, sample std, min, max; seeds; baseline; seconds.
+    """
+
+    group_dir: Path
+    results: list[TrainResult]
+    summary: dict[str, Any]
+
+
+def train_repeats(cfg: Config, output_dir: str | Path = "runs",
+                  progress: Progress | None = None, announce=None) -> RepeatResult:
+    """Train ``training.repeats`` runs with seeds seed, seed+1, ... and summarise them.
+
+    One 200-epoch run is a single draw; repeats show how much of a difference between
+    configs is noise. Each run is an ordinary run directory under the group directory.
+
+    Args:
+        cfg: A validated config.
+        output_dir: Parent of the group directory ``<config name>-<timestamp>``.
+        progress: As for ``train``.
+        announce: Called with (index, count, seed) before each run, for the CLI.
+    """
+    n = cfg.training.repeats
+    group = runs.create_run_dir(output_dir, cfg.name or "run")
+    runs.write_text(group / runs.CONFIG, cfg.to_yaml())
+    results = []
+    for i in range(n):
+        seed = cfg.training.seed + i
+        one = cfg.model_copy(deep=True)
+        one.training.seed, one.training.repeats = seed, 1
+        one._source = cfg.source
+        if announce is not None:
+            announce(i, n, seed)
+        results.append(train(one, group, progress, run_name=f"seed-{seed}"))
+    summary = summarize(cfg.name, results)
+    runs.write_text(group / runs.SUMMARY_MD, summary_markdown(summary))
+    runs.finish(group, summary, name=runs.SUMMARY)
+    return RepeatResult(group, results, summary)
+
+
+def summarize(name: str | None, results: list[TrainResult]) -> dict[str, Any]:
+    """Accuracy over repeated runs: mean, sample standard deviation, min, max."""
+    acc = np.array([r.evaluation.accuracy for r in results])
+    f1 = np.array([r.evaluation.macro_f1 for r in results])
+    return {
+        "name": name, "repeats": len(results),
+        "seeds": [int(r.run_dir.name.split("-")[-1]) for r in results],
+        "accuracy": {"mean": float(acc.mean()), "std": float(acc.std(ddof=1)) if len(acc) > 1
+                     else 0.0, "min": float(acc.min()), "max": float(acc.max()),
+                     "values": acc.tolist()},
+        "macro_f1_mean": float(f1.mean()),
+        "baseline": results[0].evaluation.baseline,
+        "epochs_run": [r.epochs_run for r in results],
+        "seconds": [r.seconds for r in results],
+        "runs": [str(r.run_dir) for r in results],
+    }
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """A short markdown report of repeated runs."""
+    acc = summary["accuracy"]
+    rows = "\n".join(f"| {seed} | {value:.4f} | {run} |" for seed, value, run in
+                      zip(summary["seeds"], acc["values"], summary["runs"]))
+    return (f"# {summary['name']}: {summary['repeats']} seeds\n\n"
+            f"test accuracy {acc['mean']:.4f} ± {acc['std']:.4f} (sample std), "
+            f"min {acc['min']:.4f}, max {acc['max']:.4f}; majority-class baseline "
+            f"{summary['baseline']:.4f}\n\n| seed | accuracy | run |\n|---|---|---|\n{rows}\n")
