@@ -252,6 +252,7 @@ class TrainingConfig(Section):
     early_stopping: EarlyStoppingConfig | None = None
     class_weight: Literal["none", "balanced"] = "none"
     shuffle: bool = True
+    tensorboard: bool = True
 
 
 class Config(Section):

@@ -29,6 +29,7 @@ METRICS = "metrics.json"
 REPORT = "classification_report.txt"
 CONFUSION_PLOT = "confusion_matrix.png"
 CURVES_PLOT = "training_curves.png"
+TENSORBOARD = "tensorboard"
 MANIFEST = "manifest.json"
 INCOMPLETE = "INCOMPLETE"
 

@@ -144,6 +144,8 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
         validation = _weighted(d.x_val, d.y_val, "none", len(d.prep.classes),
                                fixed_batch_padding(len(d.x_val), t.batch_size, stateful))
     callbacks = [_history_recorder(k, run_dir / runs.HISTORY)]
+    if t.tensorboard:
+        callbacks.append(k.callbacks.TensorBoard(log_dir=str(run_dir / runs.TENSORBOARD)))
     if t.early_stopping is not None:
         es = t.early_stopping
         callbacks.append(k.callbacks.EarlyStopping(
