@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -74,13 +75,17 @@ def _warn(messages: list[str]) -> None:
 @app.command()
 @handle_errors
 def train(
-    config: ConfigArg,
+    config: Annotated[Optional[Path], typer.Argument(
+        help="YAML config file (omit with --resume).", show_default=False)] = None,
     set_: SetOpt = None,
     output_dir: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path("runs"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     repeat: Annotated[Optional[int], typer.Option(
         help="Train N runs with seeds seed..seed+N-1 and report accuracy mean ± std, min, "
              "max (same as --set training.repeats=N).", show_default=False)] = None,
+    resume: Annotated[Optional[Path], typer.Option(
+        help="Continue an interrupted run directory from its last finished epoch.",
+        show_default=False)] = None,
 ) -> None:
     """Train a model from CONFIG and save it with its metrics and plots.
 
@@ -88,22 +93,43 @@ def train(
     test accuracy beside the majority-class baseline, and the run directory written
     (runs/<config name>-<timestamp>/ by default; never overwritten). With repeats, each
     seed's run is saved under one group directory with a summary.
+
+    Interrupted (Ctrl-C, SIGTERM, a crash)? The run directory stays marked INCOMPLETE
+    with a checkpoint of the last finished epoch: `seqclf train --resume RUN_DIR`.
     """
     from seqclf.config import load_config
     from seqclf.progress import Progress
-    from seqclf.train import train as train_model, train_repeats
+    from seqclf.train import resume as resume_run, train as train_model
 
-    overrides = list(set_ or []) + ([f"training.repeats={repeat}"] if repeat is not None else [])
-    cfg = load_config(config, overrides)
+    # SIGTERM (kill, job schedulers) gets the same clean exit as Ctrl-C.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     progress = None if quiet else Progress()
-    if not quiet:
-        typer.echo(f"training {cfg.name}: {_describe(cfg)}")
-    if cfg.training.repeats == 1:
+    if (config is None) == (resume is None):
+        raise SeqclfError("seqclf train: give either CONFIG or --resume RUN_DIR (not both).")
+    if resume is not None:
+        if set_ or repeat is not None:
+            raise SeqclfError("seqclf train --resume: the run's own config is used; --set and "
+                              "--repeat cannot change it.")
+        result = resume_run(resume, progress)
+    else:
+        overrides = list(set_ or []) + ([f"training.repeats={repeat}"] if repeat is not None else [])
+        cfg = load_config(config, overrides)
+        if not quiet:
+            typer.echo(f"training {cfg.name}: {_describe(cfg)}")
+        if cfg.training.repeats > 1:
+            return _train_repeats(cfg, output_dir, progress, quiet)
         result = train_model(cfg, output_dir, progress=progress)
-        _warn(result.warnings)
-        _print_scores(result.evaluation)
-        typer.echo(f"run directory: {result.run_dir}")
-        return
+    _warn(result.warnings)
+    _print_scores(result.evaluation)
+    typer.echo(f"run directory: {result.run_dir}")
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _train_repeats(cfg: Any, output_dir: Path, progress: Any, quiet: bool) -> None:
+    from seqclf.train import train_repeats
 
     def announce(i: int, n: int, seed: int) -> None:
         if not quiet:

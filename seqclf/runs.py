@@ -30,6 +30,7 @@ REPORT = "classification_report.txt"
 CONFUSION_PLOT = "confusion_matrix.png"
 CURVES_PLOT = "training_curves.png"
 TENSORBOARD = "tensorboard"
+BACKUP = "backup"
 MANIFEST = "manifest.json"
 INCOMPLETE = "INCOMPLETE"
 
@@ -126,8 +127,13 @@ class Run:
         from seqclf.backend import keras
 
         try:
-            return keras().saving.load_model(self.path / MODEL, compile=False)
+            # safe_mode: a model file may not run arbitrary code (Lambda layers, pickles).
+            return keras().saving.load_model(self.path / MODEL, compile=False, safe_mode=True)
         except Exception as exc:  # Keras raises many types for a damaged archive
+            if "safe_mode" in str(exc):
+                raise SeqclfError(f"{self.path / MODEL}: refused: it contains code (e.g. a Lambda "
+                                  "layer) that loading would run. seqclf never writes such "
+                                  "models; use one trained by seqclf.") from None
             raise SeqclfError(f"{self.path / MODEL}: cannot be loaded ({type(exc).__name__}). "
                               "The file is damaged; train the run again.") from None
 

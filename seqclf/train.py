@@ -18,6 +18,7 @@ import numpy as np
 from seqclf import runs
 from seqclf.config import Config
 from seqclf.data import Preprocessor, SequenceSet, file_sha256, load_splits, split
+from seqclf.errors import SeqclfError
 from seqclf.evaluate import Evaluation, score
 from seqclf.progress import Progress
 
@@ -122,19 +123,52 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
         progress: Receives per-epoch (and, on a terminal, per-batch) updates; None: silent.
         run_name: Exact run directory name; default ``<config name>-<timestamp>``.
     """
-    from seqclf.backend import environment, keras, set_seed
-    from seqclf.model import build_model, fixed_batch_padding, predict_proba
-
     started = time.time()
     d = prepare(cfg)
-    k = keras()
-    set_seed(cfg.training.seed)
-    model = build_model(cfg, d.prep)
     run_dir = runs.create_run_dir(output_dir, run_name or cfg.name or "run",
                                   stamp=run_name is None)
     runs.write_text(run_dir / runs.CONFIG, cfg.to_yaml())
     runs.write_text(run_dir / runs.PREPROCESSING, d.prep.to_json())
+    return _fit(cfg, d, run_dir, progress, started)
 
+
+def resume(run_dir: str | Path, progress: Progress | None = None) -> TrainResult:
+    """Continue an interrupted run from its last epoch checkpoint.
+
+    The run ends with the same number of epochs as an uninterrupted one. Early-stopping
+    counters start afresh on resume.
+
+    Raises:
+        SeqclfError: The directory is not an unfinished run, or its data changed since.
+    """
+    from seqclf.config import read_yaml_mapping, validate_config
+
+    started = time.time()
+    run_dir = Path(run_dir)
+    if not (run_dir / runs.INCOMPLETE).exists():
+        if (run_dir / runs.MANIFEST).exists():
+            raise SeqclfError(f"{run_dir}: this run is already complete; nothing to resume.")
+        raise SeqclfError(f"{run_dir}: is not an unfinished seqclf run (no {runs.INCOMPLETE} "
+                          "marker). Pass the run directory of an interrupted `seqclf train`.")
+    if not (run_dir / runs.PREPROCESSING).exists():
+        raise SeqclfError(f"{run_dir}: was interrupted before training started; start a new run.")
+    cfg = validate_config(read_yaml_mapping(run_dir / runs.CONFIG), where=str(run_dir / runs.CONFIG))
+    d = prepare(cfg)
+    if d.prep.to_json() != (run_dir / runs.PREPROCESSING).read_text(encoding="utf-8"):
+        raise SeqclfError(f"{run_dir}: the training data changed since this run started "
+                          "(labels, length or scaling differ). Start a new run.")
+    return _fit(cfg, d, run_dir, progress, started)
+
+
+def _fit(cfg: Config, d: Prepared, run_dir: Path, progress: Progress | None,
+         started: float) -> TrainResult:
+    """Fit (or continue fitting) in ``run_dir``, score on the test set, write everything."""
+    from seqclf.backend import environment, keras, set_seed
+    from seqclf.model import build_model, fixed_batch_padding, predict_proba
+
+    k = keras()
+    set_seed(cfg.training.seed)
+    model = build_model(cfg, d.prep)
     t = cfg.training
     stateful = cfg.model.stateful
     x, y, w = _weighted(d.x_train, d.y_train, t.class_weight, len(d.prep.classes),
@@ -143,7 +177,11 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
     if d.x_val is not None:
         validation = _weighted(d.x_val, d.y_val, "none", len(d.prep.classes),
                                fixed_batch_padding(len(d.x_val), t.batch_size, stateful))
-    callbacks = [_history_recorder(k, run_dir / runs.HISTORY)]
+    callbacks = [
+        _history_recorder(k, run_dir / runs.HISTORY),
+        # Weights, optimizer state and epoch after every epoch: what --resume restores.
+        k.callbacks.BackupAndRestore(str(run_dir / runs.BACKUP), double_checkpoint=True),
+    ]
     if t.tensorboard:
         callbacks.append(k.callbacks.TensorBoard(log_dir=str(run_dir / runs.TENSORBOARD)))
     if t.early_stopping is not None:
@@ -155,22 +193,23 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
         progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size))
         callbacks.append(_progress_callback(k, progress))
     fit_start = time.time()
-    history = model.fit(x, y, sample_weight=w, validation_data=validation, epochs=t.epochs,
-                        batch_size=t.batch_size, shuffle=t.shuffle, callbacks=callbacks,
-                        verbose=0)
+    model.fit(x, y, sample_weight=w, validation_data=validation, epochs=t.epochs,
+              batch_size=t.batch_size, shuffle=t.shuffle, callbacks=callbacks, verbose=0)
     fit_seconds = time.time() - fit_start
     if progress is not None:
         progress.train_end()
 
     proba = predict_proba(model, d.x_test, t.batch_size, stateful)
     evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated)
-    epochs_run = len(history.history.get("loss", []))
-    _write_results(run_dir, model, evaluation, history.history)
+    history = _read_history(run_dir / runs.HISTORY)
+    epochs_run = len(history.get("loss", []))
+    _write_results(run_dir, model, evaluation, history)
     sizes = {"train": len(d.train), "validation": len(d.val) if d.val else 0, "test": len(d.test)}
     metrics = {
         "test": evaluation.to_dict(), "epochs_run": epochs_run, "fit_seconds": fit_seconds,
-        "seconds_per_epoch": fit_seconds / max(epochs_run, 1), "parameters": model.count_params(),
-        "final": {key: values[-1] for key, values in history.history.items()}, "sizes": sizes,
+        "seconds_per_epoch": float(np.mean(history["epoch_seconds"])) if epochs_run else 0.0,
+        "parameters": model.count_params(),
+        "final": {key: values[-1] for key, values in history.items()}, "sizes": sizes,
     }
     runs.write_json(run_dir / runs.METRICS, metrics)
     seconds = time.time() - started
@@ -182,6 +221,15 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
     })
     warnings = d.warnings + evaluation.warnings()
     return TrainResult(run_dir, evaluation, epochs_run, seconds, fit_seconds, sizes, warnings)
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    import pandas as pd
+
+    if not path.exists():
+        return {}
+    frame = pd.read_csv(path)
+    return {c: frame[c].tolist() for c in frame.columns if c != "epoch"}
 
 
 def _weighted(x: np.ndarray, y: np.ndarray, class_weight: str, n_classes: int, pad: int
@@ -201,14 +249,19 @@ def _weighted(x: np.ndarray, y: np.ndarray, class_weight: str, n_classes: int, p
 
 
 def _history_recorder(k: Any, path: Path) -> Any:
-    """Times each epoch (``epoch_seconds`` in the logs) and rewrites history.csv after it."""
+    """Times each epoch (``epoch_seconds`` in the logs) and rewrites history.csv after it.
+
+    Rows already in the file (from an interrupted fit being resumed) are kept up to the
+    epoch training restarts from.
+    """
     import pandas as pd
 
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = pd.read_csv(path).to_dict("records") if path.exists() else []
     clock = {}
 
     def epoch_end(epoch: int, logs: dict[str, Any]) -> None:
         logs["epoch_seconds"] = time.perf_counter() - clock["t"]
+        rows[:] = [r for r in rows if r["epoch"] <= epoch]
         rows.append({"epoch": epoch + 1, **{key: float(v) for key, v in logs.items()}})
         runs.write_text(path, pd.DataFrame(rows).to_csv(index=False))
 
