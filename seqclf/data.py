@@ -30,6 +30,10 @@ from seqclf.errors import SeqclfError, must_be, show
 # equals it is rejected rather than silently masked.
 MASK_VALUE = -1.0e9
 HEADER_LINE = 1
+# Cells read as missing in feature columns. Ids and labels are read as text, verbatim:
+# a class may be called 'NA' or 'None', and id '007' is not id '7'.
+MISSING_CELLS = ["", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "null", "NULL", "None", "<NA>",
+                 "#N/A"]
 
 
 @dataclass
@@ -108,14 +112,14 @@ def read_sequences(path: str | Path, cfg: DataConfig, require_labels: bool = Tru
         SeqclfError: Missing/empty file, bad header, non-numeric or missing cells, ...
     """
     path = Path(path)
-    frame = _read_frame(path)
+    frame, lines = _read_frame(path, text_columns=(cfg.id_column, cfg.label_column))
     if cfg.label_column not in frame.columns:
         if require_labels:
             raise SeqclfError(
                 f"{path}: has no label column {cfg.label_column!r}. Columns: "
                 f"{_columns(frame)}. Set data.label_column to the right one.")
     reader = _read_wide if cfg.format == "wide" else _read_long
-    return reader(path, frame, cfg, missing_values)
+    return reader(path, frame, lines, cfg, missing_values)
 
 
 def _columns(frame: pd.DataFrame, limit: int = 12) -> str:
@@ -123,7 +127,12 @@ def _columns(frame: pd.DataFrame, limit: int = 12) -> str:
     return ", ".join(cols[:limit]) + (f", ... ({len(cols)} in all)" if len(cols) > limit else "")
 
 
-def _read_frame(path: Path) -> pd.DataFrame:
+def _read_frame(path: Path, text_columns: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Read a CSV; returns the frame and each row's line number in the file.
+
+    ``text_columns`` (where present) are read as strings, with no missing-value parsing.
+    Blank lines are skipped but still counted, so messages name the right line.
+    """
     if not path.exists():
         raise SeqclfError(f"{path}: file not found. Check the path in the config or command.")
     if path.is_dir():
@@ -146,8 +155,11 @@ def _read_frame(path: Path) -> pd.DataFrame:
     if any(not h.strip() for h in header):
         col = [i for i, h in enumerate(header) if not h.strip()][0] + 1
         raise SeqclfError(f"{path}: header column {col} has no name. Name every column.")
+    text = [c for c in text_columns if c in header]
     try:
-        frame = pd.read_csv(path, skip_blank_lines=True, low_memory=False)
+        frame = pd.read_csv(path, skip_blank_lines=False, low_memory=False, keep_default_na=False,
+                            dtype={c: str for c in text},
+                            na_values={c: MISSING_CELLS for c in header if c not in text})
     except pd.errors.ParserError as exc:
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if match:
@@ -155,9 +167,18 @@ def _read_frame(path: Path) -> pd.DataFrame:
             raise SeqclfError(f"{path}: line {line} has {got} fields, the header has {want}. "
                               "Fix that row.") from None
         raise SeqclfError(f"{path}: is not a valid CSV ({str(exc).strip()}).") from None
+    lines = np.arange(len(frame)) + HEADER_LINE + 1
+    numeric = [c for c in frame.columns if c not in text]
+    blank = np.ones(len(frame), dtype=bool)
+    if numeric:
+        blank &= frame[numeric].isna().all(axis=1).to_numpy()
+    for c in text:
+        blank &= (frame[c] == "").to_numpy()
+    if blank.any():
+        frame, lines = frame[~blank].reset_index(drop=True), lines[~blank]
     if frame.empty:
         raise SeqclfError(f"{path}: has a header but no data rows.")
-    return frame
+    return frame, lines
 
 
 def _numeric(path: Path, frame: pd.DataFrame, columns: list[str], lines: np.ndarray) -> np.ndarray:
@@ -183,17 +204,20 @@ def _numeric(path: Path, frame: pd.DataFrame, columns: list[str], lines: np.ndar
     return out
 
 
-def _labels(path: Path, frame: pd.DataFrame, cfg: DataConfig, lines: np.ndarray) -> list[Any] | None:
+def _labels(path: Path, frame: pd.DataFrame, cfg: DataConfig, lines: np.ndarray,
+            rows: np.ndarray | None = None) -> list[Any] | None:
+    """The labels at ``rows`` (default: all) as ints or strings; an empty one is an error."""
     if cfg.label_column not in frame.columns:
         return None
-    series = frame[cfg.label_column]
-    empty = series.isna().to_numpy()
+    series = frame[cfg.label_column].str.strip()
+    empty = (series == "").to_numpy()
     if empty.any():
         raise SeqclfError(f"{path}: line {lines[int(np.flatnonzero(empty)[0])]}: the label "
                           f"({cfg.label_column!r}) is empty. Every sequence needs a label.")
-    if pd.api.types.is_integer_dtype(series):
-        return [int(v) for v in series]
-    return [str(v) for v in series]
+    values = series.to_numpy() if rows is None else series.to_numpy()[rows]
+    if series.str.fullmatch(r"[+-]?\d+").all():  # integer labels stay integers
+        return [int(v) for v in values]
+    return [str(v) for v in values]
 
 
 def _fill_missing(values: np.ndarray, starts: np.ndarray, policy: str, where) -> int:
@@ -219,8 +243,8 @@ def _fill_missing(values: np.ndarray, starts: np.ndarray, policy: str, where) ->
     return count
 
 
-def _read_wide(path: Path, frame: pd.DataFrame, cfg: DataConfig, policy: str) -> SequenceSet:
-    lines = np.arange(len(frame)) + HEADER_LINE + 1
+def _read_wide(path: Path, frame: pd.DataFrame, lines: np.ndarray, cfg: DataConfig,
+               policy: str) -> SequenceSet:
     skip = {cfg.label_column, cfg.id_column}
     steps = cfg.feature_columns or [c for c in frame.columns if c not in skip]
     _require_columns(path, frame, steps, "data.feature_columns")
@@ -253,11 +277,11 @@ def _require_columns(path: Path, frame: pd.DataFrame, names: list[str], key: str
                           f"{_columns(frame)}.")
 
 
-def _read_long(path: Path, frame: pd.DataFrame, cfg: DataConfig, policy: str) -> SequenceSet:
+def _read_long(path: Path, frame: pd.DataFrame, lines: np.ndarray, cfg: DataConfig,
+               policy: str) -> SequenceSet:
     if cfg.id_column not in frame.columns:
         raise SeqclfError(f"{path}: has no id column {cfg.id_column!r}; the long layout needs "
                           f"one. Columns: {_columns(frame)}. Set data.id_column.")
-    lines = np.arange(len(frame)) + HEADER_LINE + 1
     use_step = cfg.step_column is not None and cfg.step_column in frame.columns
     skip = {cfg.label_column, cfg.id_column, cfg.step_column if use_step else None}
     features = cfg.feature_columns or [c for c in frame.columns if c not in skip]
@@ -265,10 +289,10 @@ def _read_long(path: Path, frame: pd.DataFrame, cfg: DataConfig, policy: str) ->
     if not features:
         raise SeqclfError(f"{path}: has no feature columns besides id, step and label.")
     ids = frame[cfg.id_column]
-    if ids.isna().any():
-        i = int(np.flatnonzero(ids.isna().to_numpy())[0])
+    if (ids == "").any():
+        i = int(np.flatnonzero((ids == "").to_numpy())[0])
         raise SeqclfError(f"{path}: line {lines[i]}: the id ({cfg.id_column!r}) is empty.")
-    codes, uniques = pd.factorize(ids.astype(str), sort=False)
+    codes, uniques = pd.factorize(ids, sort=False)
     if use_step:
         step = _numeric(path, frame, [cfg.step_column], lines)[:, 0]
         if np.isnan(step).any():
@@ -285,24 +309,23 @@ def _read_long(path: Path, frame: pd.DataFrame, cfg: DataConfig, policy: str) ->
     else:
         order = np.argsort(codes, kind="stable")
     values = _numeric(path, frame, features, lines)[order]
-    lines = lines[order]
     codes = codes[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    labels = _labels(path, frame, cfg, lines, order[starts])  # before lines are reordered
+    lines = lines[order]
     missing = _fill_missing(values, starts, policy,
                             lambda i, j: f"{path}: line {lines[i]}, column {features[j]!r}")
-    labels = None
-    row_labels = _labels(path, frame, cfg, np.arange(len(frame)) + HEADER_LINE + 1)
-    if row_labels is not None:
-        label_codes = pd.factorize(np.array([str(v) for v in row_labels]))[0][order]
+    if labels is not None:
+        label_codes = pd.factorize(frame[cfg.label_column])[0][order]
         first = np.repeat(label_codes[starts], np.diff(np.r_[starts, len(order)]))
         if (label_codes != first).any():
             k = int(np.flatnonzero(label_codes != first)[0])
             a = starts[np.searchsorted(starts, k, side="right") - 1]
+            column = frame[cfg.label_column]
             raise SeqclfError(
                 f"{path}: lines {lines[a]} and {lines[k]}: id {uniques[codes[a]]!r} has labels "
-                f"{show(row_labels[order[a]])} and {show(row_labels[order[k]])}. All rows of a "
-                "sequence must have the same label.")
-        labels = [row_labels[order[a]] for a in starts]
+                f"{show(column.iloc[order[a]])} and {show(column.iloc[order[k]])}. All rows of "
+                "a sequence must have the same label.")
     sequences = np.split(values, starts[1:])
     return SequenceSet(ids=[str(uniques[codes[a]]) for a in starts], sequences=sequences,
                        labels=labels, feature_names=[str(f) for f in features],
