@@ -46,6 +46,37 @@ def keras() -> ModuleType:
     return _keras
 
 
+def configure(device: str, mixed_precision: bool, where: str = "config") -> list[str]:
+    """Pick the device and precision for training; returns warnings for the user.
+
+    Args:
+        device: ``auto`` (a GPU when there is one), ``cpu`` or ``gpu``.
+        mixed_precision: Compute in float16 on a GPU (the softmax stays float32).
+        where: The config file, for messages.
+
+    Raises:
+        SeqclfError: ``gpu`` asked for and none is visible.
+    """
+    from seqclf.errors import SeqclfError
+
+    k = keras()
+    found = devices()
+    warnings = []
+    if device == "gpu" and not found:
+        raise SeqclfError(f"{where}: training.device is 'gpu' but no GPU is visible "
+                          f"({k.backend.backend()} backend). Use 'auto' or 'cpu'.")
+    if device == "cpu" and found and k.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.set_visible_devices([], "GPU")
+        found = []
+    if mixed_precision and not found:
+        warnings.append(f"{where}: training.mixed_precision needs a GPU; training in float32.")
+    k.mixed_precision.set_global_policy("mixed_float16" if mixed_precision and found
+                                        else "float32")
+    return warnings
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and the backend, and ask for deterministic kernels.
 

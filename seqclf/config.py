@@ -253,6 +253,17 @@ class TrainingConfig(Section):
     class_weight: Literal["none", "balanced"] = "none"
     shuffle: bool = True
     tensorboard: bool = True
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+    require_cudnn: bool = False
+    mixed_precision: bool = False
+    jit_compile: Union[bool, Literal["auto"]] = "auto"
+
+    @field_validator("jit_compile", mode="before")
+    @classmethod
+    def _check_jit(cls, value: Any) -> Any:
+        if not (isinstance(value, bool) or value == "auto"):
+            raise PydanticCustomError("constraint", "true, false or 'auto'")
+        return value
 
 
 class Config(Section):

@@ -64,8 +64,50 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
                            name="classes")(x)
     model = k.Model(inputs, outputs, name="seqclf")
     model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.source),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=cfg.training.jit_compile)
     return model
+
+
+def cudnn_reasons(cfg: Config, backend: str = "tensorflow") -> list[str]:
+    """Why Keras would not run the recurrent layers on the cuDNN kernel (empty: it would).
+
+    A pure function of the config, mirroring Keras's own conditions (which otherwise fall
+    back to the generic kernel silently): LSTM or GRU, tanh activation, sigmoid recurrent
+    activation, no recurrent dropout, no unrolling, biases on, GRU with reset_after, masks
+    only on right-padded input, and the TensorFlow backend.
+    """
+    m = cfg.model
+    reasons = []
+    if backend != "tensorflow":
+        reasons.append(f"the Keras backend is {backend!r} (seqclf's cuDNN path is TensorFlow's)")
+    if m.cell == "rnn":
+        reasons.append("model.cell is 'rnn' (cuDNN has LSTM and GRU kernels only)")
+    if m.use_cudnn is False:
+        reasons.append("model.use_cudnn is false")
+    if m.activation != "tanh":
+        reasons.append(f"model.activation is {m.activation!r}, not 'tanh'")
+    if m.cell != "rnn" and m.recurrent_activation != "sigmoid":
+        reasons.append(f"model.recurrent_activation is {m.recurrent_activation!r}, not 'sigmoid'")
+    if m.recurrent_dropout:
+        reasons.append(f"model.recurrent_dropout is {m.recurrent_dropout:g}, not 0")
+    if m.unroll:
+        reasons.append("model.unroll is true")
+    if not m.use_bias:
+        reasons.append("model.use_bias is false")
+    if m.cell == "gru" and m.reset_after is False:
+        reasons.append("model.reset_after is false")
+    if m.masking and cfg.data.padding == "pre":
+        reasons.append("data.padding is 'pre' (cuDNN takes masks on right-padded input only)")
+    return reasons
+
+
+def cudnn_line(cfg: Config, gpus: int, backend: str) -> str:
+    """The line seqclf prints about the cuDNN kernel: yes, no (with reasons), or no GPU."""
+    if not gpus:
+        return "cuDNN kernel: no GPU"
+    reasons = cudnn_reasons(cfg, backend)
+    return "cuDNN kernel: yes" if not reasons else "cuDNN kernel: no: " + "; ".join(reasons)
 
 
 def make_optimizer(opt: OptimizerConfig, where: str) -> Any:

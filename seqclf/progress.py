@@ -36,6 +36,10 @@ class Progress:
         self.epoch = 0
         self.start = self.epoch_start = self.last_draw = 0.0
 
+    def note(self, message: str) -> None:
+        """A line of information before training starts."""
+        print(message, file=self.stream, flush=True)
+
     def train_begin(self, epochs: int, steps_per_epoch: int) -> None:
         self.epochs, self.steps = epochs, max(steps_per_epoch, 1)
         self.start = time.perf_counter()

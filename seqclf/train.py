@@ -73,6 +73,7 @@ class CheckResult:
     data: dict[str, dict[str, Any]]
     model_summary: str
     parameters: int
+    cudnn: str
 
 
 def check(cfg: Config) -> CheckResult:
@@ -81,13 +82,14 @@ def check(cfg: Config) -> CheckResult:
     from seqclf.model import build_model
 
     d = prepare(cfg)
+    hardware = setup_hardware(cfg)
     keras().utils.set_random_seed(cfg.training.seed)
     model = build_model(cfg, d.prep)
     lines: list[str] = []
     model.summary(print_fn=lambda line, **_: lines.append(line))
     sets = {"train": d.train, "validation": d.val, "test": d.test}
     return CheckResult(cfg, {k: v.summary() for k, v in sets.items() if v is not None},
-                       "\n".join(lines), int(model.count_params()))
+                       "\n".join(lines), int(model.count_params()), hardware.cudnn)
 
 
 @dataclass
@@ -125,11 +127,12 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
     """
     started = time.time()
     d = prepare(cfg)
+    hardware = setup_hardware(cfg)
     run_dir = runs.create_run_dir(output_dir, run_name or cfg.name or "run",
                                   stamp=run_name is None)
     runs.write_text(run_dir / runs.CONFIG, cfg.to_yaml())
     runs.write_text(run_dir / runs.PREPROCESSING, d.prep.to_json())
-    return _fit(cfg, d, run_dir, progress, started)
+    return _fit(cfg, d, hardware, run_dir, progress, started)
 
 
 def resume(run_dir: str | Path, progress: Progress | None = None) -> TrainResult:
@@ -157,16 +160,51 @@ def resume(run_dir: str | Path, progress: Progress | None = None) -> TrainResult
     if d.prep.to_json() != (run_dir / runs.PREPROCESSING).read_text(encoding="utf-8"):
         raise SeqclfError(f"{run_dir}: the training data changed since this run started "
                           "(labels, length or scaling differ). Start a new run.")
-    return _fit(cfg, d, run_dir, progress, started)
+    return _fit(cfg, d, setup_hardware(cfg), run_dir, progress, started)
 
 
-def _fit(cfg: Config, d: Prepared, run_dir: Path, progress: Progress | None,
-         started: float) -> TrainResult:
+@dataclass
+class Hardware:
+    """Where a run trains: device, precision, and whether cuDNN kernels will run."""
+
+    device: str
+    gpus: list[dict[str, str]]
+    cudnn: str
+    mixed_precision: bool
+    warnings: list[str]
+
+
+def setup_hardware(cfg: Config) -> Hardware:
+    """Apply training.device / mixed_precision and check training.require_cudnn.
+
+    Raises:
+        SeqclfError: require_cudnn is set and cuDNN would not be used (before any training).
+    """
+    from seqclf.backend import configure, devices, keras
+    from seqclf.model import cudnn_line, cudnn_reasons
+
+    t = cfg.training
+    warnings = configure(t.device, t.mixed_precision, cfg.source)
+    gpus = devices() if t.device != "cpu" else []
+    backend = keras().backend.backend()
+    line = cudnn_line(cfg, len(gpus), backend)
+    if t.require_cudnn and line != "cuDNN kernel: yes":
+        why = "; ".join(cudnn_reasons(cfg, backend)) if gpus else "there is no GPU"
+        raise SeqclfError(f"{cfg.source}: training.require_cudnn is true but the cuDNN kernel "
+                          f"would not be used: {why}.")
+    return Hardware("GPU" if gpus else "CPU", gpus, line, t.mixed_precision and bool(gpus),
+                    warnings)
+
+
+def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
+         progress: Progress | None, started: float) -> TrainResult:
     """Fit (or continue fitting) in ``run_dir``, score on the test set, write everything."""
     from seqclf.backend import environment, keras, set_seed
     from seqclf.model import build_model, fixed_batch_padding, predict_proba
 
     k = keras()
+    if progress is not None:
+        progress.note(hardware.cudnn)
     set_seed(cfg.training.seed)
     model = build_model(cfg, d.prep)
     t = cfg.training
@@ -217,9 +255,10 @@ def _fit(cfg: Config, d: Prepared, run_dir: Path, progress: Progress | None,
     runs.finish(run_dir, {
         "name": cfg.name, "seed": t.seed, "command": sys.argv, "data_sha256": data_files,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "seconds": seconds, **environment(),
+        "seconds": seconds, **environment(), "device": hardware.device, "cudnn": hardware.cudnn,
+        "mixed_precision": hardware.mixed_precision, "jit_compile": t.jit_compile,
     })
-    warnings = d.warnings + evaluation.warnings()
+    warnings = d.warnings + hardware.warnings + evaluation.warnings()
     return TrainResult(run_dir, evaluation, epochs_run, seconds, fit_seconds, sizes, warnings)
 
 
@@ -341,7 +380,8 @@ def summarize(name: str | None, results: list[TrainResult]) -> dict[str, Any]:
     f1 = np.array([r.evaluation.macro_f1 for r in results])
     return {
         "name": name, "repeats": len(results),
-        "seeds": [int(r.run_dir.name.split("-")[-1]) for r in results],
+        "seeds": [int(s) if (s := r.run_dir.name.rsplit("-", 1)[-1]).isdigit() else None
+                  for r in results],  # seed-<n> directories; None for other names
         "accuracy": {"mean": float(acc.mean()), "std": float(acc.std(ddof=1)) if len(acc) > 1
                      else 0.0, "min": float(acc.min()), "max": float(acc.max()),
                      "values": acc.tolist()},
