@@ -6,6 +6,7 @@ completion never pay for TensorFlow (or pandas) start-up.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -97,12 +98,30 @@ def train(
     Interrupted (Ctrl-C, SIGTERM, a crash)? The run directory stays marked INCOMPLETE
     with a checkpoint of the last finished epoch: `seqclf train --resume RUN_DIR`.
     """
+    with _sigterm_as_interrupt():
+        _train(config, set_, output_dir, quiet, repeat, resume)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (kill, job schedulers) gets the same clean exit as Ctrl-C."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _train(config: Path | None, set_: list[str] | None, output_dir: Path, quiet: bool,
+           repeat: int | None, resume: Path | None) -> None:
     from seqclf.config import load_config
     from seqclf.progress import Progress
     from seqclf.train import resume as resume_run, train as train_model
 
-    # SIGTERM (kill, job schedulers) gets the same clean exit as Ctrl-C.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     progress = None if quiet else Progress()
     if (config is None) == (resume is None):
         raise SeqclfError("seqclf train: give either CONFIG or --resume RUN_DIR (not both).")
@@ -122,10 +141,6 @@ def train(
     _warn(result.warnings)
     _print_scores(result.evaluation)
     typer.echo(f"run directory: {result.run_dir}")
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _train_repeats(cfg: Any, output_dir: Path, progress: Any, quiet: bool) -> None:
@@ -155,7 +170,8 @@ def _print_scores(ev: Any) -> None:
 def _describe(cfg: Any) -> str:
     m = cfg.model
     stack = " -> ".join(f"{'bi' if m.bidirectional else ''}{m.cell}({u})" for u in m.layer_units())
-    return (f"{stack}, {cfg.training.epochs} epochs, batch {cfg.training.batch_size}, "
+    epochs = cfg.training.epochs
+    return (f"{stack}, {epochs} epoch{'s' if epochs != 1 else ''}, batch {cfg.training.batch_size}, "
             f"{cfg.optimizer.name} lr {cfg.optimizer.learning_rate:g}")
 
 
@@ -231,6 +247,7 @@ def check(config: ConfigArg, set_: SetOpt = None) -> None:
     typer.echo("# model")
     typer.echo(result.model_summary)
     typer.echo(f"parameters: {result.parameters}")
+    typer.echo(result.cudnn)
 
 
 @app.command()
@@ -250,6 +267,65 @@ def info() -> None:
             typer.echo(f"device: {dev['name']} ({dev['model']})")
     else:
         typer.echo("device: CPU only (no GPU found)")
+
+
+@app.command()
+@handle_errors
+def sweep(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.", show_default=False)],
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the resolved variants and the run count; train nothing.")] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes training side by side.")] = 1,
+    output_dir: Annotated[Path, typer.Option(
+        help="Parent of the experiment directory.")] = Path("runs"),
+) -> None:
+    """Run an experiment file: a grid or list of variants over seeds, or an Optuna search.
+
+    Every variant is checked before anything trains. Each run is an ordinary run
+    directory under <output-dir>/<experiment name>/; at the end the comparison table and
+    plot are written there too (compare.md, .csv, .json, .png) and the table is printed.
+    Interrupted? Run the same command again: complete runs are skipped, unfinished ones
+    redone. A search (search: in the file) is shared by every `seqclf sweep` started on
+    the same file and storage, on this machine or others: each pulls the next trial.
+    """
+    from seqclf.compare import render
+    from seqclf.experiment import dry_run as describe, load_experiment, run
+
+    plan = load_experiment(experiment)
+    if dry_run:
+        typer.echo(describe(plan, output_dir))
+        return
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # stop worker processes too
+    result = run(plan, output_dir, jobs, announce=typer.echo)
+    _warn(result.comparison.warnings())
+    typer.echo(render(result.comparison), nl=False)
+    typer.echo(result.summary)
+    typer.echo(f"experiment directory: {result.directory}")
+
+
+@app.command()
+@handle_errors
+def compare(
+    dirs: Annotated[list[Path], typer.Argument(
+        help="Run, repeat-group or experiment directories (or a folder of them).",
+        show_default=False)],
+    format_: Annotated[str, typer.Option(
+        "--format", help="table, csv, markdown or json.")] = "table",
+    plot: Annotated[Optional[Path], typer.Option(
+        help="Also save a PNG plot of accuracy per variant here.", show_default=False)] = None,
+) -> None:
+    """Compare finished runs: one row per config, its seeds pooled.
+
+    Shows the config keys that differ between rows, test accuracy (mean ± sample std over
+    seeds), macro-F1, majority-class baseline, parameters, epochs and seconds per run.
+    Sorted best first by validation accuracy when every row has one, else by test
+    accuracy; the best is marked.
+    """
+    from seqclf.compare import compare as compare_runs
+
+    text, comparison = compare_runs(dirs, format_, plot)
+    _warn(comparison.warnings())
+    typer.echo(text, nl=False)
 
 
 @data_app.command("digits")

@@ -10,6 +10,7 @@ those lists in step with the installed Keras.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, Union, get_args
 
@@ -28,7 +29,7 @@ ACTIVATIONS = (
     "tanh_shrink", "threshold",
 )
 INITIALIZERS = (
-    "constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity",
+    "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity",
     "lecun_normal", "lecun_uniform", "ones", "orthogonal", "random_normal", "random_uniform",
     "truncated_normal", "variance_scaling", "zeros",
 )
@@ -212,8 +213,9 @@ class ModelConfig(Section):
                 if value is None:
                     setattr(self, key, CELL_ARG_DEFAULTS[key])
             elif value is not None:
-                raise _invalid(key, f"null for cell {self.cell!r} (only {' and '.join(cells)} "
-                               "take it)", value)
+                raise _invalid(key, f"null for cell {self.cell!r} (only "
+                               f"{' and '.join(cells)} {'take' if len(cells) > 1 else 'takes'} "
+                               "it)", value)
         return self
 
     def layer_units(self) -> list[int]:
@@ -305,6 +307,29 @@ class Config(Section):
 PATH_KEYS = (("data", "train"), ("data", "test"))
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML loading with two fixes for configs: ``1e-3`` is a number (YAML 1.2, as
+    users expect; PyYAML's 1.1 rules need a dot), and a key given twice is an error
+    rather than the last one silently winning."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
 def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read, merge and validate a config file.
 
@@ -346,7 +371,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SeqclfError(f"{path}: cannot be read ({exc}).") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -367,7 +392,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise must_be("--set", "the override", "of the form section.key=value", item)
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = yaml.load(text, Loader=_StrictLoader) if text.strip() else None
     except yaml.YAMLError:
         value = text
     return key, value

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from seqclf.data import Preprocessor, SequenceSet, read_sequences
+from seqclf.errors import SeqclfError
 from seqclf.runs import Run, open_run
 
 
@@ -24,8 +25,8 @@ class Evaluation:
         macro_f1: F1 averaged over classes, unweighted.
         baseline: Accuracy of always predicting the most frequent training label.
         majority_class: That label.
-        labels: Row/column labels of the confusion matrix (training classes, then any
-            label training never saw).
+        labels: Row/column labels of the report and confusion matrix: the training classes
+            that occur in the data or the predictions, then labels training never saw.
         confusion: Confusion matrix, rows true, columns predicted.
         report: scikit-learn's classification report as a dict.
         report_text: The same as text.
@@ -73,12 +74,15 @@ def score(labels: list[Any], proba: np.ndarray, prep: Preprocessor, source: str,
     y_true = np.array([str(v) for v in labels], dtype=object)
     y_pred = np.array(classes, dtype=object)[np.argmax(proba, axis=1)]
     unseen_labels = sorted(set(y_true) - set(classes))
-    names = classes + unseen_labels
+    # Classes that neither occur nor are predicted here would only add zeros to the
+    # macro average; report (and average over) the ones that do, in class order.
+    present = set(y_true) | set(y_pred)
+    names = [c for c in classes + unseen_labels if c in present]
     correct = int((y_true == y_pred).sum())
     report_args = dict(labels=names, zero_division=0)
     return Evaluation(
         source=source, n=len(y_true), correct=correct, accuracy=correct / len(y_true),
-        macro_f1=float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        macro_f1=float(f1_score(y_true, y_pred, average="macro", **report_args)),
         baseline=float((y_true == str(prep.majority_class)).mean()),
         majority_class=prep.majority_class, labels=names,
         confusion=confusion_matrix(y_true, y_pred, labels=names).tolist(),
@@ -105,8 +109,13 @@ def infer(run: Run, dataset: SequenceSet, model: Any = None) -> tuple[np.ndarray
 def _read(run: Run, data: str | Path | None, require_labels: bool) -> SequenceSet:
     cfg = run.config.data
     if data is None:
-        from seqclf.data import load_splits
+        from seqclf.data import file_sha256, load_splits
 
+        for path, digest in run.manifest.get("data_sha256", {}).items():
+            if Path(path).exists() and file_sha256(path) != digest:
+                raise SeqclfError(f"{path}: changed since {run.path} was trained, so its test "
+                                  "set is not the one the run was scored on. Pass --data to "
+                                  "score on a file as it is now.")
         return load_splits(run.config)[1]
     return read_sequences(data, cfg, require_labels=require_labels,
                           missing_values=cfg.missing_values)

@@ -113,7 +113,8 @@ def cudnn_line(cfg: Config, gpus: int, backend: str) -> str:
 def make_optimizer(opt: OptimizerConfig, where: str) -> Any:
     """A Keras optimizer from the config, its extra keys checked against the constructor."""
     cls = getattr(keras().optimizers, OPTIMIZER_CLASSES[opt.name])
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
+    valid = [p for p in inspect.signature(cls.__init__).parameters
+             if p not in ("self", "kwargs", "name")]
     kwargs = opt.kwargs()
     for key in kwargs:
         if key not in valid:

@@ -73,7 +73,7 @@ class Progress:
         width = 24
         fill = int(width * frac)
         bar = "=" * fill + (">" if fill < width else "") + " " * (width - fill - 1)
-        line = (f"\repoch {min(int(done) + 1, self.epochs)}/{self.epochs} [{bar}] "
+        line = (f"\repoch {self.epoch + 1}/{self.epochs} [{bar}] "
                 f"{frac:4.0%} {_metrics(logs)} elapsed {_clock(elapsed)} ETA {_clock(eta)}")
         self.stream.write(line + "\033[K")
         self.stream.flush()
