@@ -61,6 +61,28 @@ def curves_figure(history: dict[str, list[float]], baseline: float | None) -> An
     return fig
 
 
+def comparison_figure(names: list[str], accuracies: list[list[float]], baselines: list[float],
+                      title: str) -> Any:
+    """Test accuracy per variant, best (first) on top: each seed as a dot, the mean with
+    ± one sample std, and the majority-class baseline."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.4 * len(names)))
+    y = np.arange(len(names))[::-1]
+    for pos, values in zip(y, accuracies):
+        ax.scatter(values, [pos] * len(values), s=14, color="tab:blue", alpha=0.5, zorder=2)
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        ax.errorbar(np.mean(values), pos, xerr=std, fmt="D", color="tab:blue", capsize=4,
+                    zorder=3)
+    ax.scatter(baselines, y, marker="|", s=300, color="grey")
+    ax.set_yticks(y, names, fontsize=8 if len(names) > 12 else 10)
+    ax.set_xlabel("test accuracy (dots: seeds; diamond: mean ± sample std; grey bar: "
+                  "majority-class baseline)")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def evaluation_text(ev: Any) -> str:
     """A plain-text evaluation summary: headline numbers, per-class report, confusion."""
     lines = [
