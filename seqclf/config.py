@@ -348,13 +348,13 @@ def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] 
     """
     path = Path(path)
     raw = read_yaml_mapping(path)
-    _resolve_paths(raw, path.parent)
+    resolve_paths(raw, path.parent)
     applied: dict[str, str] = {}
     for item in overrides:
         key, value = parse_override(item)
-        _set_path(raw, key, value, where="--set")
+        set_path(raw, key, value, where="--set")
         if tuple(key.split(".")) in PATH_KEYS and isinstance(value, str):
-            _set_path(raw, key, str(Path(value).expanduser().resolve()), where="--set")
+            set_path(raw, key, str(Path(value).expanduser().resolve()), where="--set")
         applied[key] = item
     raw.setdefault("name", path.stem)
     return validate_config(raw, where=str(path), overrides=applied)
@@ -409,7 +409,8 @@ def validate_config(raw: dict[str, Any], where: str = "config",
     return config
 
 
-def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+def resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make the relative data paths of a raw config mapping absolute, against ``base``."""
     data = raw.get("data")
     if not isinstance(data, dict):
         return
@@ -420,7 +421,8 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             data[key] = str(p if p.is_absolute() else (base / p).resolve())
 
 
-def _set_path(raw: dict[str, Any], key: str, value: Any, where: str) -> None:
+def set_path(raw: dict[str, Any], key: str, value: Any, where: str) -> None:
+    """Set ``section.key`` in a raw config mapping, creating sections as needed."""
     node = raw
     parts = key.split(".")
     for i, part in enumerate(parts[:-1]):
@@ -447,11 +449,11 @@ _RANGE_WORDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<
                 "less_than_equal": "<="}
 
 
-def _section_class(annotation: Any) -> type[BaseModel] | None:
+def section_class(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in get_args(annotation):
-        found = _section_class(arg)
+        found = section_class(arg)
         if found is not None:
             return found
     return None
@@ -473,7 +475,7 @@ def _field_path(loc: tuple[Any, ...], etype: str
         elif cls is not None and item in cls.model_fields:
             parts.append(item)
             owner, field = cls, item
-            cls = _section_class(cls.model_fields[item].annotation)
+            cls = section_class(cls.model_fields[item].annotation)
         elif etype == "extra_forbidden" and n == len(loc) - 1:
             parts.append(item)
             owner, field = cls, item

@@ -39,8 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from seqclf import runs
-# config's own key-path helpers, so that experiment keys behave exactly like --set
-from seqclf.config import (PATH_KEYS, Config, _resolve_paths, _section_class, _set_path,
+# the same key-path helpers as --set, so experiment keys behave exactly alike
+from seqclf.config import (PATH_KEYS, Config, resolve_paths, section_class, set_path,
                            load_config, read_yaml_mapping, validate_config)
 from seqclf.errors import SeqclfError, did_you_mean, must_be, show
 
@@ -149,7 +149,7 @@ def _schema_error(exc: ValidationError, where: Path) -> SeqclfError:
         for item in loc[:-1]:
             fields = {f.alias or n: f for n, f in owner.model_fields.items()}
             if item in fields:
-                owner = _section_class(fields[item].annotation) or owner
+                owner = section_class(fields[item].annotation) or owner
         valid = sorted(f.alias or n for n, f in owner.model_fields.items())
         parent = key[: -len(str(loc[-1]))].rstrip(".")
         return SeqclfError(f"{where}: {key} is not a valid key{did_you_mean(str(loc[-1]), valid)}"
@@ -195,7 +195,7 @@ class Plan:
         for key, value in {**self.spec.set, **settings}.items():
             if tuple(key.split(".")) in PATH_KEYS and isinstance(value, str):
                 value = str((self.path.parent / Path(value).expanduser()).resolve())
-            _set_path(raw, key, copy.deepcopy(value), where=str(self.path))
+            set_path(raw, key, copy.deepcopy(value), where=str(self.path))
         raw["name"] = name
         return validate_config(raw, where=str(self.path))
 
@@ -222,7 +222,7 @@ def load_experiment(path: str | Path) -> Plan:
     base = path.parent / spec.base
     load_config(base)  # problems in the base config itself are reported against its file
     base_raw = read_yaml_mapping(base)
-    _resolve_paths(base_raw, base.parent)
+    resolve_paths(base_raw, base.parent)
     plan = Plan(path, spec, name, [], base_raw)
     _check_keys(plan)
     if spec.search is not None:
