@@ -222,19 +222,29 @@ def predict(
 
 @app.command()
 @handle_errors
-def check(config: ConfigArg, set_: SetOpt = None) -> None:
+def check(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    config_only: Annotated[bool, typer.Option(
+        "--config-only", help="Only validate the config and print it resolved: no data "
+        "reading, no TensorFlow (instant).")] = False,
+) -> None:
     """Validate CONFIG and read its data without training.
 
     Prints the resolved config (every default filled in), a summary of each data split
-    (sequences, length min/median/max, channels, class counts, missing values) and the
-    model summary with its parameter count.
+    (sequences, length min/median/max, channels, class counts, missing values), the
+    model summary with its parameter count, and whether the cuDNN kernel will be used.
     """
     from seqclf.config import load_config
+
+    cfg = load_config(config, set_ or [])
+    typer.echo("# resolved config")
+    typer.echo(cfg.to_yaml())
+    if config_only:
+        return
     from seqclf.train import check as check_config
 
-    result = check_config(load_config(config, set_ or []))
-    typer.echo("# resolved config")
-    typer.echo(result.config.to_yaml())
+    result = check_config(cfg)
     for name, summary in result.data.items():
         length = summary["length"]
         typer.echo(f"# {name} data: {summary['source']}")

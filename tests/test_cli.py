@@ -326,6 +326,15 @@ def test_help_does_not_import_tensorflow(args):
     assert not tf and not keras
 
 
+def test_check_config_only_prints_the_resolved_config_without_tensorflow():
+    code, tf, keras, out, _ = _probe("check", str(ROOT / "configs" / "quickstart.yaml"),
+                                     "--config-only", "--set", "model.units=12")
+    assert code == 0
+    assert not tf and not keras
+    assert out.startswith("# resolved config\n") and "  units: 12\n" in out
+    assert "# model" not in out
+
+
 def test_config_error_fails_before_importing_tensorflow(tmp_path):
     path = write_config(tmp_path / "c.yaml", {"data": {"train": "missing.csv"},
                                               "model": {"unitz": 4}})
