@@ -15,10 +15,31 @@ from types import ModuleType
 from typing import Any
 
 
-def keras() -> ModuleType:
-    """Import and return Keras 3, on the TensorFlow backend unless KERAS_BACKEND says else."""
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def keras(backend: str = "auto") -> ModuleType:
+    """Import and return Keras 3 on the given backend.
+
+    Args:
+        backend: ``tensorflow``, ``jax``, ``torch``, or ``auto``: the KERAS_BACKEND
+            environment variable, else TensorFlow.
+
+    Raises:
+        SeqclfError: Keras already runs on another backend in this process (Keras picks
+            its backend once, at import).
+    """
     if "keras" in sys.modules:
-        return sys.modules["keras"]
+        k = sys.modules["keras"]
+        active = k.backend.backend()
+        if backend not in ("auto", active):
+            from seqclf.errors import SeqclfError
+
+            raise SeqclfError(f"training.backend is {backend!r} but Keras already runs on "
+                              f"{active!r} in this process. Run it in a new process.")
+        return k
+    if backend != "auto":
+        os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if os.environ.get("SEQCLF_DEBUG"):
         import keras as _keras
@@ -46,26 +67,34 @@ def keras() -> ModuleType:
     return _keras
 
 
-def configure(device: str, mixed_precision: bool, where: str = "config") -> list[str]:
-    """Pick the device and precision for training; returns warnings for the user.
+def configure(backend: str, device: str, mixed_precision: bool,
+              where: str = "config") -> list[str]:
+    """Pick the backend, device and precision for training; returns warnings for the user.
 
     Args:
+        backend: As for ``keras()``.
         device: ``auto`` (a GPU when there is one), ``cpu`` or ``gpu``.
         mixed_precision: Compute in float16 on a GPU (the softmax stays float32).
         where: The config file, for messages.
 
     Raises:
-        SeqclfError: ``gpu`` asked for and none is visible.
+        SeqclfError: ``gpu`` asked for and none is visible; backend already taken.
     """
     from seqclf.errors import SeqclfError
 
-    k = keras()
-    found = devices()
     warnings = []
+    if device == "cpu" and "keras" not in sys.modules:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # hides GPUs from every backend at import
+    k = keras(backend)
+    found = devices()
     if device == "gpu" and not found:
         raise SeqclfError(f"{where}: training.device is 'gpu' but no GPU is visible "
                           f"({k.backend.backend()} backend). Use 'auto' or 'cpu'.")
-    if device == "cpu" and found and k.backend.backend() == "tensorflow":
+    if device == "cpu" and found:
+        if k.backend.backend() != "tensorflow":
+            raise SeqclfError(f"{where}: training.device is 'cpu' but the {k.backend.backend()} "
+                              "backend already started on the GPU in this process. Run it in "
+                              "a new process.")
         import tensorflow as tf
 
         tf.config.set_visible_devices([], "GPU")

@@ -120,6 +120,7 @@ class DataConfig(Section):
     classes: list[Union[int, str]] | None = None
     id_column: str = "id"
     step_column: str | None = "step"
+    step_gaps: Literal["error", "allow"] = "error"
     feature_columns: list[str] | None = None
     max_length: int | None = Field(None, ge=1)
     padding: Literal["post", "pre"] = "post"
@@ -139,9 +140,26 @@ class DataConfig(Section):
     @field_validator("feature_columns")
     @classmethod
     def _nonempty_features(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value:
-            raise PydanticCustomError("constraint", "a non-empty list of column names or null")
+        if value is not None and (not value or len(set(value)) < len(value)):
+            raise PydanticCustomError("constraint",
+                                      "a non-empty list of column names (each once) or null")
         return value
+
+    @model_validator(mode="after")
+    def _distinct_roles(self) -> "DataConfig":
+        roles = [("label_column", self.label_column), ("id_column", self.id_column)]
+        if self.format == "long":
+            roles.append(("step_column", self.step_column))
+        for n, (key, name) in enumerate(roles):
+            for other, other_name in roles[:n]:
+                if name is not None and name == other_name:
+                    raise _invalid(key, f"a different column than data.{other}", name)
+        if self.feature_columns:
+            for key, name in roles[:2]:  # the step may be a feature too
+                if name in self.feature_columns:
+                    raise _invalid("feature_columns", f"columns other than data.{key} "
+                                   f"({name!r})", self.feature_columns)
+        return self
 
 
 class ModelConfig(Section):
@@ -255,10 +273,12 @@ class TrainingConfig(Section):
     class_weight: Literal["none", "balanced"] = "none"
     shuffle: bool = True
     tensorboard: bool = True
+    backend: Literal["auto", "tensorflow", "jax", "torch"] = "auto"
     device: Literal["auto", "cpu", "gpu"] = "auto"
     require_cudnn: bool = False
     mixed_precision: bool = False
     jit_compile: Union[bool, Literal["auto"]] = "auto"
+    steps_per_execution: int = Field(1, ge=1)
 
     @field_validator("jit_compile", mode="before")
     @classmethod

@@ -29,7 +29,7 @@ REGULARIZER_KEYS = ("kernel_regularizer", "recurrent_regularizer", "bias_regular
 
 def build_model(cfg: Config, prep: Preprocessor) -> Any:
     """Build and compile the classifier for data shaped as ``prep`` describes."""
-    k = keras()
+    k = keras(cfg.training.backend)
     layers = k.layers
     m = cfg.model
     # A stateful layer keeps state per batch row, so Keras needs the batch size up front.
@@ -65,7 +65,8 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
     model = k.Model(inputs, outputs, name="seqclf")
     model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.source),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=cfg.training.jit_compile)
+                  jit_compile=cfg.training.jit_compile,
+                  steps_per_execution=cfg.training.steps_per_execution)
     return model
 
 

@@ -9,6 +9,7 @@ so a crash can never leave a run that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -93,18 +94,31 @@ def save_figure(path: Path, figure: Any) -> None:
         plt.close(figure)
 
 
+def check_writable(path: str | Path) -> None:
+    """Fail early, before any work, when a file cannot be written at ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        raise SeqclfError(f"{path}: is a directory. Give a file name to write.")
+    if not path.parent.is_dir():
+        raise SeqclfError(f"{path}: cannot write: the folder {path.parent} does not exist. "
+                          "Create it first.")
+
+
 def _atomic(path: Path, write, suffix: str = ".tmp") -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
+    tmp = None
     try:
+        check_writable(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+        os.close(fd)
         write(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         raise SeqclfError(f"{path}: cannot write ({exc.strerror or exc}). Check free space "
                           "and permissions.") from None
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp is not None and os.path.exists(tmp):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def finish(run_dir: Path, manifest: dict[str, Any], name: str = MANIFEST) -> None:
@@ -126,9 +140,13 @@ class Run:
         """Load the saved Keras model (imports the backend)."""
         from seqclf.backend import keras
 
+        if not (self.path / MODEL).is_file():
+            raise SeqclfError(f"{self.path / MODEL}: is missing from the run directory. Train "
+                              "the run again.")
         try:
             # safe_mode: a model file may not run arbitrary code (Lambda layers, pickles).
-            return keras().saving.load_model(self.path / MODEL, compile=False, safe_mode=True)
+            return keras(self.config.training.backend).saving.load_model(
+                self.path / MODEL, compile=False, safe_mode=True)
         except Exception as exc:  # Keras raises many types for a damaged archive
             if "safe_mode" in str(exc):
                 raise SeqclfError(f"{self.path / MODEL}: refused: it contains code (e.g. a Lambda "
@@ -156,11 +174,29 @@ def open_run(path: str | Path) -> Run:
             raise SeqclfError(f"{path}: is a group of repeated runs; pass one of its seed-N "
                               "directories.")
         raise SeqclfError(f"{path}: is not a seqclf run directory (no {MANIFEST}).")
+    manifest = _read_json(path, MANIFEST)
+    state = _read_json(path, PREPROCESSING)
     try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        prep = Preprocessor.from_json((path / PREPROCESSING).read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError) as exc:
-        raise SeqclfError(f"{path}: run files are missing or damaged ({exc}). "
-                          "Train the run again.") from None
+        prep = Preprocessor(**state)
+    except TypeError as exc:
+        raise _damaged(path, PREPROCESSING, exc) from None
     config = validate_config(read_yaml_mapping(path / CONFIG), where=str(path / CONFIG))
     return Run(path=path, config=config, preprocessor=prep, manifest=manifest)
+
+
+def _damaged(run_dir: Path, name: str, why: Any) -> SeqclfError:
+    return SeqclfError(f"{run_dir}: run files are missing or damaged ({name}: "
+                       f"{' '.join(str(why).split())}). Train the run again.")
+
+
+def _read_json(run_dir: Path, name: str) -> dict[str, Any]:
+    """A run file holding a JSON object; anything else is a damaged run."""
+    try:
+        obj = json.loads((run_dir / name).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _damaged(run_dir, name, "missing") from None
+    except (OSError, ValueError) as exc:
+        raise _damaged(run_dir, name, exc) from None
+    if not isinstance(obj, dict):
+        raise _damaged(run_dir, name, f"a JSON {type(obj).__name__}, not an object")
+    return obj

@@ -171,6 +171,7 @@ class Hardware:
     gpus: list[dict[str, str]]
     cudnn: str
     mixed_precision: bool
+    tensorboard: bool
     warnings: list[str]
 
 
@@ -184,7 +185,7 @@ def setup_hardware(cfg: Config) -> Hardware:
     from seqclf.model import cudnn_line, cudnn_reasons
 
     t = cfg.training
-    warnings = configure(t.device, t.mixed_precision, cfg.source)
+    warnings = configure(t.backend, t.device, t.mixed_precision, cfg.source)
     gpus = devices() if t.device != "cpu" else []
     backend = keras().backend.backend()
     line = cudnn_line(cfg, len(gpus), backend)
@@ -192,8 +193,12 @@ def setup_hardware(cfg: Config) -> Hardware:
         why = "; ".join(cudnn_reasons(cfg, backend)) if gpus else "there is no GPU"
         raise SeqclfError(f"{cfg.source}: training.require_cudnn is true but the cuDNN kernel "
                           f"would not be used: {why}.")
+    tensorboard = t.tensorboard and _tensorboard_available()
+    if t.tensorboard and not tensorboard:
+        warnings.append("TensorBoard logs need the tensorflow and tensorboard packages "
+                        "(Keras writes them with tf.summary); this run writes none.")
     return Hardware("GPU" if gpus else "CPU", gpus, line, t.mixed_precision and bool(gpus),
-                    warnings)
+                    tensorboard, warnings)
 
 
 def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
@@ -220,7 +225,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
         # Weights, optimizer state and epoch after every epoch: what --resume restores.
         k.callbacks.BackupAndRestore(str(run_dir / runs.BACKUP), double_checkpoint=True),
     ]
-    if t.tensorboard:
+    if hardware.tensorboard:
         callbacks.append(k.callbacks.TensorBoard(log_dir=str(run_dir / runs.TENSORBOARD)))
     if t.early_stopping is not None:
         es = t.early_stopping
@@ -260,6 +265,13 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     })
     warnings = d.warnings + hardware.warnings + evaluation.warnings()
     return TrainResult(run_dir, evaluation, epochs_run, seconds, fit_seconds, sizes, warnings)
+
+
+def _tensorboard_available() -> bool:
+    """Keras writes TensorBoard logs through tf.summary, whatever the backend."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "tensorboard"))
 
 
 def _read_history(path: Path) -> dict[str, list[float]]:

@@ -1,0 +1,45 @@
+"""Training on the other Keras 3 backends (training.backend), in fresh processes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seqclf.errors import SeqclfError
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["model.units=8", "training.epochs=2", "training.batch_size=128"]
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_train_and_evaluate_on_another_backend(tmp_path, backend):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed (pip install {backend})")
+    args = [sys.executable, "-m", "seqclf", "train", str(ROOT / "configs/quickstart.yaml"),
+            "--output-dir", str(tmp_path), "-q", f"--set=training.backend={backend}",
+            *[f"--set={s}" for s in TINY]]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    run_dir = next(tmp_path.iterdir())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["backend"] == backend
+    accuracy = json.loads((run_dir / "metrics.json").read_text())["test"]["accuracy"]
+    done = subprocess.run([sys.executable, "-m", "seqclf", "evaluate", str(run_dir), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["accuracy"] == pytest.approx(accuracy)
+
+
+def test_a_second_backend_in_one_process_is_a_clear_error():
+    from seqclf.backend import keras
+
+    active = keras().backend.backend()
+    other = "jax" if active != "jax" else "torch"
+    with pytest.raises(SeqclfError, match=f"training.backend is '{other}' but Keras already "
+                                          f"runs on '{active}' in this process"):
+        keras(other)
