@@ -106,6 +106,30 @@ def configure(backend: str, device: str, mixed_precision: bool,
     return warnings
 
 
+def distribution(kind: str, where: str = "config") -> Any:
+    """A tf.distribute strategy for ``training.distribute`` (None for ``none``).
+
+    ``mirrored``: every local GPU (or every logical CPU device when there is no GPU)
+    holds a replica; the batch size is the global one, split across replicas.
+
+    Raises:
+        SeqclfError: Not the TensorFlow backend.
+    """
+    from seqclf.errors import SeqclfError
+
+    if kind == "none":
+        return None
+    backend = keras().backend.backend()
+    if backend != "tensorflow":
+        raise SeqclfError(f"{where}: training.distribute is {kind!r}, which runs on "
+                          f"TensorFlow's tf.distribute; the Keras backend is {backend!r}. "
+                          "Use training.backend: tensorflow.")
+    import tensorflow as tf
+
+    found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([d.name for d in found])
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and the backend, and ask for deterministic kernels.
 

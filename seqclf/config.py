@@ -275,6 +275,7 @@ class TrainingConfig(Section):
     tensorboard: bool = True
     backend: Literal["auto", "tensorflow", "jax", "torch"] = "auto"
     device: Literal["auto", "cpu", "gpu"] = "auto"
+    distribute: Literal["none", "mirrored"] = "none"
     require_cudnn: bool = False
     mixed_precision: bool = False
     jit_compile: Union[bool, Literal["auto"]] = "auto"

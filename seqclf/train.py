@@ -6,6 +6,7 @@ only, build the model, fit it, score it on the test set, and write the run direc
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -172,6 +173,7 @@ class Hardware:
     cudnn: str
     mixed_precision: bool
     tensorboard: bool
+    strategy: Any
     warnings: list[str]
 
 
@@ -181,11 +183,13 @@ def setup_hardware(cfg: Config) -> Hardware:
     Raises:
         SeqclfError: require_cudnn is set and cuDNN would not be used (before any training).
     """
-    from seqclf.backend import configure, devices, keras
+    from seqclf.backend import configure, devices, distribution, keras
     from seqclf.model import cudnn_line, cudnn_reasons
 
     t = cfg.training
     warnings = configure(t.backend, t.device, t.mixed_precision, cfg.source)
+    # Created before any other TensorFlow op: collective ops are set up at start-up.
+    strategy = distribution(t.distribute, cfg.source)
     gpus = devices() if t.device != "cpu" else []
     backend = keras().backend.backend()
     line = cudnn_line(cfg, len(gpus), backend)
@@ -198,7 +202,7 @@ def setup_hardware(cfg: Config) -> Hardware:
         warnings.append("TensorBoard logs need the tensorflow and tensorboard packages "
                         "(Keras writes them with tf.summary); this run writes none.")
     return Hardware("GPU" if gpus else "CPU", gpus, line, t.mixed_precision and bool(gpus),
-                    tensorboard, warnings)
+                    tensorboard, strategy, warnings)
 
 
 def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
@@ -211,7 +215,8 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     if progress is not None:
         progress.note(hardware.cudnn)
     set_seed(cfg.training.seed)
-    model = build_model(cfg, d.prep)
+    with hardware.strategy.scope() if hardware.strategy else contextlib.nullcontext():
+        model = build_model(cfg, d.prep)
     t = cfg.training
     stateful = cfg.model.stateful
     x, y, w = _weighted(d.x_train, d.y_train, t.class_weight, len(d.prep.classes),
@@ -262,6 +267,8 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "seconds": seconds, **environment(), "device": hardware.device, "cudnn": hardware.cudnn,
         "mixed_precision": hardware.mixed_precision, "jit_compile": t.jit_compile,
+        "distribute": t.distribute,
+        "replicas": hardware.strategy.num_replicas_in_sync if hardware.strategy else 1,
     })
     warnings = d.warnings + hardware.warnings + evaluation.warnings()
     return TrainResult(run_dir, evaluation, epochs_run, seconds, fit_seconds, sizes, warnings)

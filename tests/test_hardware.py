@@ -66,3 +66,56 @@ def test_device_gpu_without_one_is_an_error_and_cpu_is_fine():
 def test_jit_compile_takes_true_false_or_auto(value):
     with pytest.raises(SeqclfError, match="training.jit_compile must be true, false or 'auto'"):
         _cfg(training={"jit_compile": value})
+
+
+MIRRORED = """
+import json, sys
+import tensorflow as tf
+if sys.argv[1] == "mirrored":
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from seqclf.config import load_config
+from seqclf.train import train
+cfg = load_config(sys.argv[2], [f"training.distribute={sys.argv[1]}", "model.units=8",
+                                "training.epochs=2", "training.batch_size=64",
+                                "training.tensorboard=false"])
+result = train(cfg, sys.argv[3])
+manifest = json.loads((result.run_dir / "manifest.json").read_text())
+print(json.dumps({"replicas": manifest["replicas"], "accuracy": result.evaluation.accuracy,
+                  "history": (result.run_dir / "history.csv").read_text()}))
+"""
+
+
+def test_mirrored_over_two_logical_cpus_matches_a_single_device_run(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"
+    out = {}
+    for kind in ("none", "mirrored"):
+        done = subprocess.run([sys.executable, "-c", MIRRORED, kind, str(config),
+                               str(tmp_path / kind)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        out[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["none"]["replicas"] == 1 and out["mirrored"]["replicas"] == 2
+    import io
+
+    import pandas as pd
+
+    single, mirrored = (pd.read_csv(io.StringIO(out[k]["history"])) for k in ("none", "mirrored"))
+    assert single["loss"].to_numpy() == pytest.approx(mirrored["loss"].to_numpy(), rel=1e-4)
+    assert out["none"]["accuracy"] == pytest.approx(out["mirrored"]["accuracy"], abs=0.01)
+
+
+def test_distribute_needs_the_tensorflow_backend():
+    from seqclf.backend import distribution
+
+    with pytest.raises(SeqclfError, match="training.distribute is 'mirrored', which runs on "
+                                          "TensorFlow's tf.distribute"):
+        import unittest.mock as mock
+
+        with mock.patch("seqclf.backend.keras") as k:
+            k.return_value.backend.backend.return_value = "jax"
+            distribution("mirrored", "config")
