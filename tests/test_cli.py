@@ -30,7 +30,7 @@ def invoke(*args: str, env: dict | None = None):
 def assert_user_error(result, *fragments: str) -> str:
     """Exit code 2 and exactly one line, 'error: ...', on stderr; no traceback anywhere."""
     assert result.exit_code == 2, (result.exit_code, result.output)
-    assert "error" not in result.stdout
+    assert "error:" not in result.stdout
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
