@@ -20,8 +20,35 @@ from seqclf.errors import SeqclfError
 
 DEBUG_ENV = "SEQCLF_DEBUG"
 
+
+class _OneLineUsageErrors(typer.core.TyperGroup):
+    """Command-line usage errors (a missing or unknown option, a bad number) end like every
+    other user error: one line on stderr, ``error: ...``, exit code 2."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            typer.echo("error: aborted.", err=True)
+            raise SystemExit(1) from None
+        except Exception as exc:  # Click's usage errors (vendored by newer Typer versions)
+            if not (callable(getattr(exc, "format_message", None))
+                    and isinstance(getattr(exc, "exit_code", None), int)):
+                raise
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help
+                ctx = getattr(exc, "ctx", None)
+                where = ctx.command_path if ctx is not None else "seqclf"
+                message = " ".join(exc.format_message().split()).rstrip(".") + "."
+                typer.echo(f"error: {where}: {message} See '{where} --help'.", err=True)
+            raise SystemExit(exc.exit_code) from None
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="seqclf",
+    cls=_OneLineUsageErrors,
     help="Sequence classification from CSV with Keras recurrent networks (LSTM, GRU, RNN).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -54,8 +81,10 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:  # a bug, not a user error: say so, keep it to one line
-            raise _fail(f"internal error: {type(exc).__name__}: {exc}. Set {DEBUG_ENV}=1 for "
-                        "the traceback and report it.", 1) from None
+            detail = " ".join(str(exc).split())  # one line, however long the original
+            detail = detail if len(detail) <= 200 else detail[:197] + "..."
+            raise _fail(f"internal error: {type(exc).__name__}: {detail}. Set {DEBUG_ENV}=1 "
+                        "for the traceback and report it.", 1) from None
 
     return wrapper
 
@@ -206,8 +235,10 @@ def predict(
 ) -> None:
     """Predict each sequence of a CSV: its id, the predicted label, and each class probability."""
     from seqclf.evaluate import predict as predict_run
-    from seqclf.runs import write_text
+    from seqclf.runs import check_writable, write_text
 
+    if output is not None:
+        check_writable(output)  # before the model runs
     frame, truncated = predict_run(run_dir, data)
     if truncated:
         _warn([f"{data}: {truncated} sequences were longer than the training padding length "
@@ -218,6 +249,32 @@ def predict(
     else:
         write_text(output, text)
         typer.echo(f"wrote {len(frame)} predictions to {output}", err=True)
+
+
+@app.command()
+@handle_errors
+def export(
+    run_dir: RunArg,
+    output: Annotated[Path, typer.Option(
+        help="Export directory to create (never overwritten).", show_default=False)],
+    format_: Annotated[str, typer.Option("--format", help="onnx or savedmodel.")] = "onnx",
+    data: Annotated[Optional[Path], typer.Option(
+        help="CSV to check the export on (default: the run's test data).")] = None,
+) -> None:
+    """Export a run for inference without seqclf: ONNX (model.onnx) or a TensorFlow
+    SavedModel (saved_model/), with preprocessing.json beside it (label list, padding,
+    scaling, pad value, and how to apply them).
+
+    Right after writing it, the exported model and the Keras model run on the test data:
+    the predicted labels must be identical and the probabilities within 1e-4, or nothing
+    is written. ONNX needs pip install 'seqclf[export]'.
+    """
+    from seqclf.export import export as export_run
+
+    result = export_run(run_dir, format_, output, data)
+    typer.echo(f"parity on {result.source} ({result.n} sequences): predicted labels "
+               f"identical; max abs probability difference {result.max_abs_diff:.2e}")
+    typer.echo(f"export directory: {result.path}")
 
 
 @app.command()
@@ -367,6 +424,38 @@ def data_reuters(
     from seqclf.datasets import reuters
 
     for name, path in reuters(output, num_words, maxlen, test_split).items():
+        typer.echo(f"wrote {name}: {path}")
+
+
+@data_app.command("synthetic")
+@handle_errors
+def data_synthetic(
+    output: Annotated[Path, typer.Option(help="Folder for train.csv and test.csv.")] = Path("data/timeseries"),
+    problem: Annotated[str, typer.Option(help="shapes (a class motif at a random position) or order (two motifs; the class is their order).")] = "shapes",
+    classes: Annotated[int, typer.Option(help="Number of classes.")] = 4,
+    channels: Annotated[int, typer.Option(help="Channels per step (1: wide layout, more: long).")] = 1,
+    min_length: Annotated[int, typer.Option(help="Shortest series, in steps.")] = 400,
+    max_length: Annotated[int, typer.Option(help="Longest series, in steps.")] = 600,
+    train: Annotated[int, typer.Option(help="Training series.")] = 100,
+    test: Annotated[int, typer.Option(help="Test series.")] = 100,
+    width: Annotated[float, typer.Option(help="Motif width, as a fraction of the series length.")] = 0.08,
+    amplitude: Annotated[float, typer.Option(help="Motif peak over the noise std (the signal-to-noise ratio).")] = 1.5,
+    noise: Annotated[float, typer.Option(help="Noise standard deviation.")] = 1.0,
+    distractors: Annotated[int, typer.Option(help="Class-independent bumps added to every series.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 0,
+) -> None:
+    """Write a synthetic long-time-series problem (generated locally, seeded).
+
+    Noisy drifting series with a random gain and offset each; the class is a shape at a
+    random position (or the order of two shapes). The defaults write the data of
+    configs/timeseries/*.yaml.
+    """
+    from seqclf.datasets import synthetic
+
+    written = synthetic(output, train=train, test=test, seed=seed, problem=problem,
+                        classes=classes, channels=channels, length=(min_length, max_length),
+                        width=width, amplitude=amplitude, noise=noise, distractors=distractors)
+    for name, path in written.items():
         typer.echo(f"wrote {name}: {path}")
 
 

@@ -9,6 +9,7 @@ those lists in step with the installed Keras.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from pathlib import Path
@@ -55,6 +56,22 @@ CELL_ONLY_ARGS = {"recurrent_activation": ("lstm", "gru"), "unit_forget_bias": (
 CELL_ARG_DEFAULTS = {"recurrent_activation": "sigmoid", "unit_forget_bias": True,
                      "reset_after": True, "use_cudnn": "auto"}
 
+# Model families (seqclf/families.py) and the keys only some of them take; like the
+# cell-only arguments, None means "not used" and is filled with the family's default.
+# lstm_fcn's defaults are the published LSTM-FCN settings (Karim et al., 2017).
+FAMILIES = ("recurrent", "lstm_fcn", "conv_recurrent")
+FAMILY_ONLY_ARGS = {"conv_filters": ("lstm_fcn", "conv_recurrent"),
+                    "conv_kernel_sizes": ("lstm_fcn", "conv_recurrent"),
+                    "conv_pool_sizes": ("conv_recurrent",),
+                    "dimension_shuffle": ("lstm_fcn",),
+                    "branch_dropout": ("lstm_fcn",)}
+FAMILY_ARG_DEFAULTS = {
+    "lstm_fcn": {"conv_filters": [128, 256, 128], "conv_kernel_sizes": [8, 5, 3],
+                 "dimension_shuffle": True, "branch_dropout": 0.8},
+    "conv_recurrent": {"conv_filters": [64, 64, 64], "conv_kernel_sizes": [7, 5, 3],
+                       "conv_pool_sizes": [4, 2, 2]},
+}
+
 MANAGED_KEYS = {
     "return_sequences": "seqclf sets it so that every layer but the last of a stack "
                         "returns sequences",
@@ -81,10 +98,26 @@ def _is_int(value: Any, minimum: int = 1) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
+def _fill_only_args(section: BaseModel, selector: str, only: dict[str, tuple[str, ...]],
+                    default: Any) -> None:
+    """Keys that only some values of ``selector`` (cell, family) take: fill ``default(key)``
+    where taken and unset, reject a value where not taken."""
+    kind = getattr(section, selector)
+    for key, kinds in only.items():
+        value = getattr(section, key)
+        if kind in kinds:
+            if value is None:
+                setattr(section, key, copy.deepcopy(default(key)))
+        elif value is not None:
+            raise _invalid(key, f"null for {selector} {kind!r} (only "
+                           f"{' and '.join(kinds)} {'take' if len(kinds) > 1 else 'takes'} "
+                           "it)", value)
+
+
 class Section(BaseModel):
     """Base of every config section: strict types, no unknown keys."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Regularizer(Section):
@@ -110,6 +143,18 @@ class EarlyStoppingConfig(Section):
     restore_best_weights: bool = True
 
 
+class ReduceLROnPlateauConfig(Section):
+    """``keras.callbacks.ReduceLROnPlateau`` arguments: multiply the learning rate by
+    ``factor`` after ``patience`` epochs without improvement, down to ``min_lr``."""
+
+    monitor: Literal["loss", "accuracy", "val_loss", "val_accuracy"] = "val_loss"
+    factor: float = Field(0.5, gt=0.0, lt=1.0)
+    patience: int = Field(5, ge=0)
+    min_delta: float = Field(0.0001, ge=0.0)
+    cooldown: int = Field(0, ge=0)
+    min_lr: float = Field(0.0001, ge=0.0)
+
+
 class DataConfig(Section):
     """Where the sequences come from and how they are turned into arrays."""
 
@@ -125,7 +170,7 @@ class DataConfig(Section):
     max_length: int | None = Field(None, ge=1)
     padding: Literal["post", "pre"] = "post"
     truncating: Literal["post", "pre"] = "post"
-    scaling: Literal["none", "standard", "minmax"] = "none"
+    scaling: Literal["none", "standard", "minmax", "per_sequence"] = "none"
     missing_values: Literal["error", "zero", "ffill"] = "error"
     test_split: float = Field(0.2, gt=0.0, lt=1.0)
     stratify: bool = True
@@ -163,8 +208,10 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
-    """The recurrent stack. Keys named like Keras arguments go straight to the layers."""
+    """The model: a recurrent stack, or another family built around one (see
+    seqclf/families.py). Keys named like Keras arguments go straight to the layers."""
 
+    family: Literal[FAMILIES] = "recurrent"
     cell: Literal["lstm", "gru", "rnn"] = "lstm"
     units: Union[int, list[int]] = 64
     depth: int | None = Field(None, ge=1)
@@ -175,6 +222,12 @@ class ModelConfig(Section):
     head_units: list[int] = Field(default_factory=list)
     head_activation: Activation = "relu"
     head_dropout: float = fraction()
+    # Family-only keys (FAMILY_ONLY_ARGS): null = the family's default, or not used.
+    conv_filters: list[int] | None = None
+    conv_kernel_sizes: list[int] | None = None
+    conv_pool_sizes: list[int] | None = None
+    dimension_shuffle: bool | None = None
+    branch_dropout: float | None = Field(None, ge=0.0, lt=1.0)
     # Keras recurrent layer arguments, with Keras's defaults.
     activation: Activation = "tanh"
     recurrent_activation: Activation | None = None
@@ -225,16 +278,27 @@ class ModelConfig(Section):
         if isinstance(self.units, list) and self.depth is not None and self.depth != len(self.units):
             raise _invalid("depth", f"null or {len(self.units)} (the length of model.units) "
                            "when units is a list", self.depth)
-        for key, cells in CELL_ONLY_ARGS.items():
-            value = getattr(self, key)
-            if self.cell in cells:
-                if value is None:
-                    setattr(self, key, CELL_ARG_DEFAULTS[key])
-            elif value is not None:
-                raise _invalid(key, f"null for cell {self.cell!r} (only "
-                               f"{' and '.join(cells)} {'take' if len(cells) > 1 else 'takes'} "
-                               "it)", value)
+        given = set(self.model_fields_set)
+        _fill_only_args(self, "cell", CELL_ONLY_ARGS, lambda key: CELL_ARG_DEFAULTS[key])
+        _fill_only_args(self, "family", FAMILY_ONLY_ARGS,
+                        lambda key: FAMILY_ARG_DEFAULTS[self.family][key])
+        if self.conv_filters is not None:
+            n = len(self.conv_filters)
+            for key in ("conv_kernel_sizes", "conv_pool_sizes"):
+                value = getattr(self, key)
+                if value is not None and len(value) != n:
+                    hint = ("" if key in given else
+                            f"; set it too, the {self.family} default has {len(value)}")
+                    raise _invalid(key, f"a list of {n} integers (one per model.conv_filters "
+                                   f"entry{hint})", value)
         return self
+
+    @field_validator("conv_filters", "conv_kernel_sizes", "conv_pool_sizes", mode="before")
+    @classmethod
+    def _check_conv_lists(cls, value: Any) -> Any:
+        if not (value is None or isinstance(value, list) and value and all(map(_is_int, value))):
+            raise PydanticCustomError("constraint", "null or a non-empty list of integers >= 1")
+        return value
 
     def layer_units(self) -> list[int]:
         """The units of each recurrent layer, bottom to top."""
@@ -251,7 +315,7 @@ class ModelConfig(Section):
 class OptimizerConfig(Section):
     """A Keras optimizer by name; any other key is passed to its constructor."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
 
     name: Literal[OPTIMIZERS] = "adam"
     learning_rate: float = Field(0.001, gt=0.0)
@@ -270,6 +334,7 @@ class TrainingConfig(Section):
     repeats: int = Field(1, ge=1, description="train with seeds seed, seed+1, ...")
     validation_split: float = fraction()
     early_stopping: EarlyStoppingConfig | None = None
+    reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = None
     class_weight: Literal["none", "balanced"] = "none"
     shuffle: bool = True
     tensorboard: bool = True
@@ -306,11 +371,13 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _check_cross_section(self) -> "Config":
-        es = self.training.early_stopping
-        if es is not None and es.monitor.startswith("val_") and self.training.validation_split == 0:
-            raise _invalid("training.early_stopping.monitor", "'loss' or 'accuracy' when "
-                           "training.validation_split is 0 (or set a validation_split)",
-                           es.monitor)
+        for key in ("early_stopping", "reduce_lr_on_plateau"):
+            callback = getattr(self.training, key)
+            if (callback is not None and callback.monitor.startswith("val_")
+                    and self.training.validation_split == 0):
+                raise _invalid(f"training.{key}.monitor", "'loss' or 'accuracy' when "
+                               "training.validation_split is 0 (or set a validation_split)",
+                               callback.monitor)
         if self.model.embedding is not None and self.data.scaling != "none":
             raise _invalid("data.scaling", "'none' when model.embedding is set (token ids "
                            "are not scaled)", self.data.scaling)

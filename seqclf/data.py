@@ -15,6 +15,7 @@ import csv
 import hashlib
 import json
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ from seqclf.errors import SeqclfError, must_be, show
 # equals it is rejected rather than silently masked.
 MASK_VALUE = -1.0e9
 HEADER_LINE = 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+ENCODING = "utf-8-sig"  # UTF-8, with or without the byte-order mark some editors write
+# A header cell that reads as a number: a header made of these alone is a data row.
+NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 # Cells read as missing in feature columns. Ids and labels are read as text, verbatim:
 # a class may be called 'NA' or 'None', and id '007' is not id '7'.
 MISSING_CELLS = ["", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "null", "NULL", "None", "<NA>",
@@ -113,13 +118,143 @@ def read_sequences(path: str | Path, cfg: DataConfig, require_labels: bool = Tru
     """
     path = Path(path)
     frame, lines = _read_frame(path, text_columns=(cfg.id_column, cfg.label_column))
+    return _sequences(path, frame, lines, cfg, require_labels, missing_values)
+
+
+def from_frame(frame: pd.DataFrame, cfg: DataConfig, require_labels: bool = True,
+               missing_values: str = "error", source: str = "DataFrame") -> SequenceSet:
+    """Sequences from a DataFrame in the layout ``cfg.format``, read as a CSV file is.
+
+    The id and label columns are taken as text, as from a CSV (labels that are all
+    integers become ints again); feature columns must be numeric. Messages name rows
+    by their position from 1 (``line 3`` is the third row).
+
+    Raises:
+        SeqclfError: Not a DataFrame, no rows, bad cells; a frame with repeated ids read
+            as ``wide`` (one row per sequence): it is in the long layout.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise must_be(source, "", "a pandas DataFrame", type(frame).__name__)
+    if frame.empty:
+        raise SeqclfError(f"{source}: has no rows.")
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    if len(set(frame.columns)) < len(frame.columns):
+        raise SeqclfError(f"{source}: column names must be unique. Got {_columns(frame)}.")
+    if (cfg.format == "wide" and cfg.id_column in frame.columns
+            and frame[cfg.id_column].duplicated().any()):
+        raise SeqclfError(f"{source}: id column {cfg.id_column!r} repeats ids, as in the long "
+                          "layout (one row per step), but data.format is 'wide' (one row per "
+                          "sequence). Set data.format: long.")
+    for name in (cfg.id_column, cfg.label_column):
+        if name in frame.columns:
+            column = frame[name]
+            frame[name] = column.where(column.notna(), "").astype(str)
+    lines = np.arange(len(frame)) + 1
+    return _sequences(source, frame, lines, cfg, require_labels, missing_values)
+
+
+def from_arrays(X: Any, y: Any = None, feature_names: list[str] | None = None,
+                missing_values: str = "error", source: str = "X") -> SequenceSet:
+    """Sequences from arrays, numbered from 0 (ids ``0``, ``1``, ...).
+
+    Args:
+        X: Shape (sequences, steps, features); (sequences, steps) for one feature per
+            step, as in the wide layout; or a list of per-sequence (steps, features) or
+            (steps,) arrays of any lengths.
+        y: One label per sequence, or None.
+        feature_names: Names of the features; ignored when their number differs from
+            the data's (default: ``value`` for one feature, else ``x0``, ``x1``, ...).
+        missing_values: ``error`` | ``zero`` | ``ffill``, for NaN values.
+        source: What messages call ``X``.
+
+    Raises:
+        SeqclfError: Sparse or non-numeric input, no sequences or steps, sequences with
+            different feature counts, inf, NaN under ``error``, a label count that is not the
+            sequence count.
+    """
+    if hasattr(X, "toarray"):  # scipy.sparse
+        raise SeqclfError(f"{source}: sparse matrices are not supported. Pass a dense array.")
+    try:
+        array = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):  # ragged, or not numbers: look at each sequence
+        array = None
+    if array is not None:
+        if array.ndim not in (2, 3):
+            raise SeqclfError(f"{source}: must be a 3-D array (sequences, steps, features), a "
+                              "2-D array (sequences, steps) or a list of 2-D (steps, features) "
+                              f"arrays. Got an array of shape {array.shape} instead.")
+        sequences = list(array if array.ndim == 3 else array[:, :, None])
+    else:
+        sequences = []
+        for i, seq in enumerate(X):
+            try:
+                seq = np.asarray(seq, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise SeqclfError(f"{source}: sequence {i} is not an array of numbers. "
+                                  "Feature values must be numeric.") from None
+            if seq.ndim not in (1, 2):
+                raise SeqclfError(f"{source}: sequence {i} must be a 1-D (steps) or 2-D "
+                                  "(steps, features) array. Got an array of shape "
+                                  f"{seq.shape} instead.")
+            sequences.append(seq[:, None] if seq.ndim == 1 else seq)
+    if not sequences:
+        raise SeqclfError(f"{source}: has no sequences.")
+    n_features = sequences[0].shape[1]
+    for i, seq in enumerate(sequences):
+        if not seq.size:
+            raise SeqclfError(f"{source}: sequence {i} is empty (shape {seq.shape}). Every "
+                              "sequence needs at least one step with at least one feature.")
+        if seq.shape[1] != n_features:
+            raise SeqclfError(f"{source}: sequence {i} has {seq.shape[1]} features, sequence 0 "
+                              f"has {n_features}. Every sequence needs the same features.")
+    starts = np.r_[0, np.cumsum([len(s) for s in sequences])[:-1]]
+    values = np.concatenate(sequences)  # a copy: filling never changes the caller's arrays
+
+    def cell(i: int, j: int) -> str:
+        k = int(np.searchsorted(starts, i, side="right")) - 1
+        return f"{source}: sequence {k}, step {i - starts[k]}, feature {j}"
+
+    _check_finite(values, cell)
+    missing = _fill_missing(values, starts, missing_values, lambda i, j: f"{cell(i, j)} is NaN")
+    labels = None
+    if y is not None:
+        labels = [v.item() if isinstance(v, np.generic) else v for v in y]
+        if len(labels) != len(sequences):
+            raise SeqclfError(f"{source}: has {len(sequences)} sequences but y has "
+                              f"{len(labels)} labels. Give one label per sequence.")
+    if feature_names is None or len(feature_names) != n_features:
+        feature_names = ["value"] if n_features == 1 else [f"x{j}" for j in range(n_features)]
+    index = list(range(len(sequences)))
+    return SequenceSet(ids=[str(i) for i in index], sequences=np.split(values, starts[1:]),
+                       labels=labels, feature_names=list(feature_names), source=source,
+                       lines=index, missing=missing)
+
+
+def _sequences(path: Path | str, frame: pd.DataFrame, lines: np.ndarray, cfg: DataConfig,
+               require_labels: bool, missing_values: str) -> SequenceSet:
+    """A frame read from a CSV (or given as a DataFrame) → sequences, per ``cfg.format``."""
+    if (not require_labels and cfg.label_column in frame.columns
+            and (frame[cfg.label_column].str.strip() == "").all()):
+        frame = frame.drop(columns=[cfg.label_column])  # an unused, empty label column
     if cfg.label_column not in frame.columns:
         if require_labels:
             raise SeqclfError(
                 f"{path}: has no label column {cfg.label_column!r}. Columns: "
-                f"{_columns(frame)}. Set data.label_column to the right one.")
+                f"{_columns(frame)}. Set data.label_column to the right one"
+                f"{_separator_hint(frame)}.")
     reader = _read_wide if cfg.format == "wide" else _read_long
     return reader(path, frame, lines, cfg, missing_values)
+
+
+def _separator_hint(frame: pd.DataFrame) -> str:
+    """A hint when a single column name looks like a whole header in another separator."""
+    if len(frame.columns) == 1:
+        name = str(frame.columns[0])
+        for sep, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if sep in name:
+                return f" (the file seems to be separated by {word}; seqclf reads commas)"
+    return ""
 
 
 def _columns(frame: pd.DataFrame, limit: int = 12) -> str:
@@ -138,14 +273,26 @@ def _read_frame(path: Path, text_columns: tuple[str, ...]) -> tuple[pd.DataFrame
     if path.is_dir():
         raise SeqclfError(f"{path}: is a directory, not a CSV file.")
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), None)
+        with open(path, newline="", encoding=ENCODING) as fh:
+            rows = csv.reader(fh)
+            header = next(rows, None)
+            # a blank first line: is there anything after it?
+            later = None if header else next((r for r in rows if any(c.strip() for c in r)), None)
     except UnicodeDecodeError:
-        raise SeqclfError(f"{path}: is not UTF-8 text. Save it as a UTF-8 CSV.") from None
+        raise _not_utf8(path) from None
     except OSError as exc:
-        raise SeqclfError(f"{path}: cannot be read ({exc.strerror}).") from None
+        raise SeqclfError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    except csv.Error as exc:
+        raise SeqclfError(f"{path}: line 1 (the header) is not valid CSV ({exc}).") from None
+    if later is not None:
+        raise SeqclfError(f"{path}: line 1 is blank. The first line must be the header "
+                          "(the column names).")
     if not header or not any(h.strip() for h in header):
         raise SeqclfError(f"{path}: file is empty. It needs a header line and data rows.")
+    if all(NUMBER.fullmatch(h.strip()) for h in header):
+        raise SeqclfError(f"{path}: line 1 (the header) looks like data: every column name is "
+                          f"a number ({show(','.join(header), 40)}). The first line must name "
+                          "the columns, e.g. id,t0,t1,label.")
     seen: set[str] = set()
     for name in header:
         if name in seen:
@@ -157,23 +304,46 @@ def _read_frame(path: Path, text_columns: tuple[str, ...]) -> tuple[pd.DataFrame
         raise SeqclfError(f"{path}: header column {col} has no name. Name every column.")
     text = [c for c in text_columns if c in header]
     try:
-        frame = pd.read_csv(path, skip_blank_lines=False, low_memory=False, keep_default_na=False,
-                            dtype={c: str for c in text},
-                            na_values={c: MISSING_CELLS for c in header if c not in text})
+        with warnings.catch_warnings():
+            # a row with more fields than the header: pandas would drop the extra ones
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, encoding=ENCODING, index_col=False,
+                                skip_blank_lines=False, low_memory=False, keep_default_na=False,
+                                dtype={c: str for c in text},
+                                na_values={c: MISSING_CELLS for c in header if c not in text})
+    except pd.errors.ParserWarning:
+        line, got = _ragged_row(path, len(header))
+        raise SeqclfError(f"{path}: line {line} has {got} fields, the header has "
+                          f"{len(header)}. Fix that row.") from None
     except pd.errors.ParserError as exc:
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if match:
             want, line, got = match.groups()
             raise SeqclfError(f"{path}: line {line} has {got} fields, the header has {want}. "
                               "Fix that row.") from None
-        raise SeqclfError(f"{path}: is not a valid CSV ({str(exc).strip()}).") from None
+        match = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if match:
+            raise SeqclfError(f"{path}: line {int(match.group(1)) + 1}: a quoted field is "
+                              "never closed (a \" without its closing \"). Fix the quotes."
+                              ) from None
+        raise SeqclfError(f"{path}: is not a valid CSV ({' '.join(str(exc).split())}).") from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except (OSError, ValueError) as exc:  # pandas has more ways to fail than it documents
+        raise SeqclfError(f"{path}: cannot be read as CSV ({' '.join(str(exc).split())})."
+                          ) from None
+    if list(frame.columns) != header:  # the header itself spans lines (quoted newlines) etc.
+        raise SeqclfError(f"{path}: the header could not be read consistently (columns "
+                          f"{show([str(c) for c in frame.columns])}). Check its quotes.")
     lines = np.arange(len(frame)) + HEADER_LINE + 1
     numeric = [c for c in frame.columns if c not in text]
-    blank = np.ones(len(frame), dtype=bool)
-    if numeric:
-        blank &= frame[numeric].isna().all(axis=1).to_numpy()
-    for c in text:
-        blank &= (frame[c] == "").to_numpy()
+    blank = (np.array(frame[numeric].isna().all(axis=1), dtype=bool) if numeric
+             else np.ones(len(frame), dtype=bool))
+    for c in text:  # text cells only of the rows still blank (string compares are slow)
+        rows = np.flatnonzero(blank)
+        if not len(rows):
+            break
+        blank[rows] = (frame[c].iloc[rows] == "").to_numpy()
     if blank.any():
         frame, lines = frame[~blank].reset_index(drop=True), lines[~blank]
     if frame.empty:
@@ -181,12 +351,41 @@ def _read_frame(path: Path, text_columns: tuple[str, ...]) -> tuple[pd.DataFrame
     return frame, lines
 
 
+def _ragged_row(path: Path, width: int) -> tuple[int, int]:
+    """The first line holding a row with more than ``width`` fields, and its field count."""
+    with open(path, newline="", encoding=ENCODING) as fh:
+        rows = csv.reader(fh)
+        start = 1
+        for row in rows:
+            if len(row) > width:
+                return start, len(row)
+            start = rows.line_num + 1
+    return start, width
+
+
+def _not_utf8(path: Path) -> SeqclfError:
+    """The error for a file that does not decode as UTF-8, naming the first bad line."""
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, start=1):  # an error path only: a loop is fine
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return SeqclfError(f"{path}: is not UTF-8 text. Line {n} is the first that "
+                                   "is not; save the file as a UTF-8 CSV.")
+    return SeqclfError(f"{path}: is not UTF-8 text. Save it as a UTF-8 CSV.")
+
+
 def _numeric(path: Path, frame: pd.DataFrame, columns: list[str], lines: np.ndarray) -> np.ndarray:
     """The given columns as a float64 matrix; a non-numeric cell is an error naming it."""
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
     for j, col in enumerate(columns):
         series = frame[col]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        if pd.api.types.is_bool_dtype(series):  # pandas reads a column of True/False as bools
+            i = int(series.notna().to_numpy().argmax())
+            raise SeqclfError(f"{path}: line {lines[i]}, column {col!r}: "
+                              f"{show(str(series.iloc[i]))} is not a number. Feature cells "
+                              "must be numeric.")
+        if pd.api.types.is_numeric_dtype(series):
             out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
             continue
         values = pd.to_numeric(series, errors="coerce")
@@ -197,11 +396,29 @@ def _numeric(path: Path, frame: pd.DataFrame, columns: list[str], lines: np.ndar
                               f"{show(series.iloc[i])} is not a number. Feature cells must be "
                               "numeric.")
         out[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    if np.isinf(out).any():
-        i, j = map(int, np.argwhere(np.isinf(out))[0])
-        raise SeqclfError(f"{path}: line {lines[i]}, column {columns[j]!r}: "
-                          f"{out[i, j]} is not finite. Feature values must be finite numbers.")
+    _check_finite(out, lambda i, j: f"{path}: line {lines[i]}, column {columns[j]!r}")
     return out
+
+
+def _check_finite(out: np.ndarray, where) -> None:
+    """Reject inf and values beyond float32 in a (rows, features) matrix; NaN passes.
+
+    inf (or a number too large for the float32 arrays the model sees) is always an
+    error, whatever data.missing_values says: it is not a missing value, and no fill
+    would be honest. ``where(i, j)`` names row i, column j for the message.
+    """
+    with np.errstate(invalid="ignore"):
+        # fmax/fmin skip NaN (empty cells) and need no temporary array: one pass each
+        over = out.size and (np.fmax.reduce(out, axis=None) > FLOAT32_MAX
+                             or np.fmin.reduce(out, axis=None) < -FLOAT32_MAX)
+    if over:
+        with np.errstate(invalid="ignore"):
+            huge = np.abs(out) > FLOAT32_MAX
+        i, j = map(int, np.argwhere(huge)[0])
+        what = ("is not finite" if np.isinf(out[i, j])
+                else f"is too large (beyond ±{FLOAT32_MAX:.3g})")
+        raise SeqclfError(f"{where(i, j)}: {out[i, j]:g} {what}. Feature values must be "
+                          "finite numbers.")
 
 
 def _labels(path: Path, frame: pd.DataFrame, cfg: DataConfig, lines: np.ndarray,
@@ -209,13 +426,22 @@ def _labels(path: Path, frame: pd.DataFrame, cfg: DataConfig, lines: np.ndarray,
     """The labels at ``rows`` (default: all) as ints or strings; an empty one is an error."""
     if cfg.label_column not in frame.columns:
         return None
-    series = frame[cfg.label_column].str.strip()
-    empty = (series == "").to_numpy()
+    # String work on the distinct labels only: a long-layout file repeats a sequence's
+    # label on each of its rows, and pandas string methods loop in Python.
+    column = frame[cfg.label_column]
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    distinct = pd.Series(uniques, dtype=column.dtype).str.strip()
+    empty = (distinct == "").to_numpy()[codes]
+    if empty.all():
+        raise SeqclfError(f"{path}: the label column {cfg.label_column!r} is empty on every "
+                          f"line ({lines[0]}-{lines[-1]}). Fill in the labels, or set "
+                          "data.label_column to the column that holds them.")
     if empty.any():
         raise SeqclfError(f"{path}: line {lines[int(np.flatnonzero(empty)[0])]}: the label "
                           f"({cfg.label_column!r}) is empty. Every sequence needs a label.")
-    values = series.to_numpy() if rows is None else series.to_numpy()[rows]
-    if series.str.fullmatch(r"[+-]?\d+").all():  # integer labels stay integers
+    stripped = distinct.to_numpy()
+    values = stripped[codes] if rows is None else stripped[codes[rows]]
+    if distinct.str.fullmatch(r"[+-]?\d+").all():  # integer labels stay integers
         return [int(v) for v in values]
     return [str(v) for v in values]
 
@@ -288,17 +514,21 @@ def _read_long(path: Path, frame: pd.DataFrame, lines: np.ndarray, cfg: DataConf
     _require_columns(path, frame, features, "data.feature_columns")
     if not features:
         raise SeqclfError(f"{path}: has no feature columns besides id, step and label.")
-    ids = frame[cfg.id_column]
-    if (ids == "").any():
-        i = int(np.flatnonzero((ids == "").to_numpy())[0])
+    codes, uniques = pd.factorize(frame[cfg.id_column], sort=False)
+    empty = np.flatnonzero(np.asarray(uniques == ""))  # compare distinct ids, not rows
+    if len(empty):
+        i = int(np.flatnonzero(codes == empty[0])[0])
         raise SeqclfError(f"{path}: line {lines[i]}: the id ({cfg.id_column!r}) is empty.")
-    codes, uniques = pd.factorize(ids, sort=False)
     if use_step:
         step = _numeric(path, frame, [cfg.step_column], lines)[:, 0]
         if np.isnan(step).any():
             i = int(np.flatnonzero(np.isnan(step))[0])
             raise SeqclfError(f"{path}: line {lines[i]}: the step ({cfg.step_column!r}) is empty.")
-        order = np.lexsort((step, codes))
+        d_codes, d_step = np.diff(codes), np.diff(step)
+        if ((d_codes > 0) | ((d_codes == 0) & (d_step > 0))).all():
+            order = np.arange(len(codes))  # already grouped by id with rising steps
+        else:
+            order = np.lexsort((step, codes))
         dup = (np.diff(codes[order]) == 0) & (np.diff(step[order]) == 0)
         if dup.any():
             k = int(np.flatnonzero(dup)[0])
@@ -306,10 +536,23 @@ def _read_long(path: Path, frame: pd.DataFrame, lines: np.ndarray, cfg: DataConf
                 f"{path}: lines {lines[order[k]]} and {lines[order[k + 1]]}: id "
                 f"{uniques[codes[order[k]]]!r} has step {step[order[k]]:g} twice. "
                 "Steps must be unique within a sequence.")
+        ordered = step[order]
+        if cfg.step_gaps == "error" and np.array_equal(ordered, np.round(ordered)):
+            # Integer steps count: a hole (0, 1, 3) is a lost row, not a shorter sequence.
+            gap = (np.diff(codes[order]) == 0) & (np.diff(ordered) > 1)
+            if gap.any():
+                k = int(np.flatnonzero(gap)[0])
+                raise SeqclfError(
+                    f"{path}: lines {lines[order[k]]} and {lines[order[k + 1]]}: id "
+                    f"{uniques[codes[order[k]]]!r} jumps from step {ordered[k]:g} to "
+                    f"{ordered[k + 1]:g}; step {ordered[k] + 1:g} is missing. Integer steps "
+                    "must be consecutive within a sequence (or set data.step_gaps: allow to "
+                    "use them for ordering only).")
     else:
         order = np.argsort(codes, kind="stable")
-    values = _numeric(path, frame, features, lines)[order]
-    codes = codes[order]
+    values = _numeric(path, frame, features, lines)
+    if not np.array_equal(order, np.arange(len(order))):  # a 1M x 8 copy saved when sorted
+        values, codes = values[order], codes[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     labels = _labels(path, frame, cfg, lines, order[starts])  # before lines are reordered
     lines = lines[order]
@@ -395,7 +638,9 @@ class Preprocessor:
         padding: ``post`` or ``pre``: where padding goes.
         truncating: ``post`` or ``pre``: which end of a long sequence is cut.
         pad_value: Value of padded steps (MASK_VALUE when masked numeric input).
-        scaling: ``none`` | ``standard`` | ``minmax``.
+        scaling: ``none`` | ``standard`` | ``minmax`` | ``per_sequence`` (each sequence
+            and channel z-normalised over its own real steps at transform time; nothing
+            is fitted, center and scale stay 0 and 1).
         center: Per-feature value subtracted before dividing by ``scale``.
         scale: Per-feature divisor.
         vocab_size: With an embedding: token ids must be in 1..vocab_size-1.
@@ -483,11 +728,20 @@ class Preprocessor:
             if len(seq) > t:
                 truncated += 1
                 seq = seq[:t] if self.truncating == "post" else seq[-t:]
-            seq = (seq - center) / scale
-            if self.padding == "post":
-                out[i, : len(seq)] = seq
-            else:
-                out[i, t - len(seq):] = seq
+            if self.scaling == "per_sequence":
+                seq = z_normalise(seq)
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                seq = (seq - center) / scale
+                if self.padding == "post":
+                    out[i, : len(seq)] = seq
+                else:
+                    out[i, t - len(seq):] = seq
+        if not np.isfinite(out).all():  # scaling by a tiny spread can overflow float32
+            i = int(np.argwhere(~np.isfinite(out))[0][0])
+            raise SeqclfError(f"{dataset.source}: line {dataset.lines[i]}: a value overflows "
+                              f"32-bit floats after {self.scaling} scaling (the training spread "
+                              "is too small or the values too large). Rescale the data or "
+                              "change data.scaling.")
         if self.vocab_size is not None:
             return self._tokens(dataset, out[..., 0]), truncated
         if self.pad_value == MASK_VALUE:
@@ -526,6 +780,19 @@ class Preprocessor:
     @classmethod
     def from_json(cls, text: str) -> "Preprocessor":
         return cls(**json.loads(text))
+
+
+def z_normalise(seq: np.ndarray) -> np.ndarray:
+    """Each channel of one (steps, features) sequence to mean 0 and standard deviation 1.
+
+    Computed over the steps given (the real, unpadded ones, after truncation). A channel
+    whose spread is below 1e-10 of its largest magnitude (a constant one, up to rounding)
+    becomes all zeros rather than amplified rounding noise.
+    """
+    mean = seq.mean(axis=0)
+    std = seq.std(axis=0)
+    constant = std <= 1e-10 * np.abs(seq).max(axis=0)
+    return np.where(constant, 0.0, (seq - mean) / np.where(constant, 1.0, std))
 
 
 def _label_sort_key(key: str) -> tuple[int, Any]:

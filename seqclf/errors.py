@@ -11,10 +11,25 @@ import difflib
 from typing import Any, Iterable
 
 
-class SeqclfError(Exception):
-    """An error caused by the user's input (config, data, command line, run directory)."""
+class SeqclfError(ValueError):
+    """An error caused by the user's input (config, data, command line, run directory).
+
+    The message is kept to one line whatever it quotes: a line break or other control
+    character (from a YAML key, a CSV cell, a file name) is shown escaped, as ``\\r``.
+    It is a ValueError, as scikit-learn (and Python convention) expect of bad arguments.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: Any = "", *args: Any) -> None:
+        super().__init__(one_line(str(message)), *args)
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (line breaks included) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def must_be(where: Any, key: str, constraint: str, got: Any) -> SeqclfError:

@@ -1,9 +1,10 @@
 """Building the Keras model described by the config, and running it on arrays.
 
 Layout: input -> Masking (numeric input) or Embedding(mask_zero) (token input) -> one or
-more recurrent layers (optionally Bidirectional; all but the last return sequences) ->
-optional Dense head -> Dense(n_classes, softmax). Padded steps carry a mask, so they
-never influence the prediction.
+more recurrent layers (optionally Bidirectional; all but the last return sequences), or
+another ``model.family``'s feature extractor (seqclf/families.py) -> optional Dense head
+-> Dense(n_classes, softmax). Padded steps carry a mask, so they never influence the
+prediction.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from seqclf.backend import keras
-from seqclf.config import CELLS, Config, OptimizerConfig
+from seqclf.backend import compile_model, keras
+from seqclf.config import CELLS, Config, ModelConfig, OptimizerConfig
 from seqclf.data import Preprocessor
 from seqclf.errors import SeqclfError, did_you_mean
 
@@ -43,6 +44,30 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
         inputs = k.Input(shape=(prep.max_length, prep.n_features), batch_size=batch_size,
                          name="sequences")
         x = layers.Masking(mask_value=prep.pad_value, name="masking")(inputs) if m.masking else inputs
+    if m.family == "recurrent":
+        x = recurrent_stack(k, m, x)
+    else:  # imported only now: it defines Keras layers, so Keras's backend must be chosen
+        from seqclf import families
+
+        x = families.FEATURES[m.family](k, m, prep, x)
+    for j, n in enumerate(m.head_units):
+        x = layers.Dense(n, activation=m.head_activation, name=f"dense_{j + 1}")(x)
+        if m.head_dropout:
+            x = layers.Dropout(m.head_dropout, name=f"dropout_{j + 1}")(x)
+    # float32 softmax keeps probabilities exact even under a mixed-precision policy.
+    outputs = layers.Dense(len(prep.classes), activation="softmax", dtype="float32",
+                           name="classes")(x)
+    model = k.Model(inputs, outputs, name="seqclf")
+    compile_model(model, optimizer=make_optimizer(cfg.optimizer, cfg.source),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=cfg.training.jit_compile,
+                  steps_per_execution=cfg.training.steps_per_execution)
+    return model
+
+
+def recurrent_stack(k: Any, m: ModelConfig, x: Any) -> Any:
+    """The configured recurrent layers on ``x``; all but the last return sequences."""
+    layers = k.layers
     kwargs = m.layer_kwargs()
     for key in REGULARIZER_KEYS:
         reg = kwargs[key]
@@ -55,19 +80,7 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
             layer = layers.Bidirectional(layer, merge_mode=m.merge_mode,
                                          name=f"bidirectional_{i + 1}")
         x = layer(x)
-    for j, n in enumerate(m.head_units):
-        x = layers.Dense(n, activation=m.head_activation, name=f"dense_{j + 1}")(x)
-        if m.head_dropout:
-            x = layers.Dropout(m.head_dropout, name=f"dropout_{j + 1}")(x)
-    # float32 softmax keeps probabilities exact even under a mixed-precision policy.
-    outputs = layers.Dense(len(prep.classes), activation="softmax", dtype="float32",
-                           name="classes")(x)
-    model = k.Model(inputs, outputs, name="seqclf")
-    model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.source),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=cfg.training.jit_compile,
-                  steps_per_execution=cfg.training.steps_per_execution)
-    return model
+    return x
 
 
 def cudnn_reasons(cfg: Config, backend: str = "tensorflow") -> list[str]:
@@ -98,7 +111,8 @@ def cudnn_reasons(cfg: Config, backend: str = "tensorflow") -> list[str]:
         reasons.append("model.use_bias is false")
     if m.cell == "gru" and m.reset_after is False:
         reasons.append("model.reset_after is false")
-    if m.masking and cfg.data.padding == "pre":
+    if m.masking and cfg.data.padding == "pre" and not (m.family == "lstm_fcn"
+                                                      and m.dimension_shuffle):
         reasons.append("data.padding is 'pre' (cuDNN takes masks on right-padded input only)")
     return reasons
 

@@ -47,6 +47,9 @@ def create_run_dir(output_dir: str | Path, name: str, stamp: bool = True) -> Pat
     error if it exists.
     """
     output_dir = Path(output_dir)
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise SeqclfError(f"{output_dir}: cannot create a run directory named {name!r}: the "
+                          "config's name must be a plain file name (no / or \\).")
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -143,9 +146,12 @@ class Run:
         if not (self.path / MODEL).is_file():
             raise SeqclfError(f"{self.path / MODEL}: is missing from the run directory. Train "
                               "the run again.")
+        k = keras(self.config.training.backend)
+        import seqclf.families  # noqa: F401  (registers seqclf's custom layers)
+
         try:
             # safe_mode: a model file may not run arbitrary code (Lambda layers, pickles).
-            return keras(self.config.training.backend).saving.load_model(
+            return k.saving.load_model(
                 self.path / MODEL, compile=False, safe_mode=True)
         except Exception as exc:  # Keras raises many types for a damaged archive
             if "safe_mode" in str(exc):
@@ -163,6 +169,9 @@ def open_run(path: str | Path) -> Run:
         SeqclfError: Not a directory, not a seqclf run, unfinished, or damaged files.
     """
     path = Path(path)
+    if path.is_file():
+        raise SeqclfError(f"{path}: is a file, not a run directory. Pass the directory "
+                          "`seqclf train` printed.")
     if not path.is_dir():
         raise SeqclfError(f"{path}: run directory not found. Pass the directory "
                           "`seqclf train` printed.")

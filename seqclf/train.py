@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ class Prepared:
     y_train: np.ndarray
     x_val: np.ndarray | None
     y_val: np.ndarray | None
-    x_test: np.ndarray
+    x_test: np.ndarray | None  # None (and test None) when fitting on given data alone
     test_truncated: int = 0
     warnings: list[str] = field(default_factory=list)
 
@@ -44,6 +45,13 @@ class Prepared:
 def prepare(cfg: Config) -> Prepared:
     """Read the config's data, split off test and validation sets, and make arrays."""
     train_set, test_set = load_splits(cfg)
+    return prepare_sets(cfg, train_set, test_set)
+
+
+def prepare_sets(cfg: Config, train_set: SequenceSet,
+                 test_set: SequenceSet | None = None) -> Prepared:
+    """Split the validation set off ``train_set``, fit the preprocessing on the rest alone,
+    and make arrays (of ``test_set`` too, when given)."""
     val_set = None
     if cfg.training.validation_split > 0:
         train_set, val_set = split(train_set, cfg.training.validation_split, cfg.training.seed,
@@ -54,7 +62,7 @@ def prepare(cfg: Config) -> Prepared:
     if val_set is not None:
         x_val, _ = prep.transform(val_set)
         y_val = prep.encode_labels(val_set.labels)
-    x_test, truncated = prep.transform(test_set)
+    x_test, truncated = prep.transform(test_set) if test_set is not None else (None, 0)
     warnings = []
     if cfg.data.max_length is not None:
         cut = sum(len(s) > prep.max_length for s in train_set.sequences)
@@ -208,44 +216,20 @@ def setup_hardware(cfg: Config) -> Hardware:
 def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
          progress: Progress | None, started: float) -> TrainResult:
     """Fit (or continue fitting) in ``run_dir``, score on the test set, write everything."""
-    from seqclf.backend import environment, keras, set_seed
-    from seqclf.model import build_model, fixed_batch_padding, predict_proba
+    from seqclf.backend import environment, keras
+    from seqclf.model import predict_proba
 
     k = keras()
     if progress is not None:
         progress.note(hardware.cudnn)
-    set_seed(cfg.training.seed)
-    with hardware.strategy.scope() if hardware.strategy else contextlib.nullcontext():
-        model = build_model(cfg, d.prep)
     t = cfg.training
     stateful = cfg.model.stateful
-    x, y, w = _weighted(d.x_train, d.y_train, t.class_weight, len(d.prep.classes),
-                        fixed_batch_padding(len(d.x_train), t.batch_size, stateful))
-    validation = None
-    if d.x_val is not None:
-        validation = _weighted(d.x_val, d.y_val, "none", len(d.prep.classes),
-                               fixed_batch_padding(len(d.x_val), t.batch_size, stateful))
-    callbacks = [
-        _history_recorder(k, run_dir / runs.HISTORY),
-        # Weights, optimizer state and epoch after every epoch: what --resume restores.
-        k.callbacks.BackupAndRestore(str(run_dir / runs.BACKUP), double_checkpoint=True),
-    ]
+    callbacks = [_history_recorder(k, run_dir / runs.HISTORY)]
     if hardware.tensorboard:
         callbacks.append(k.callbacks.TensorBoard(log_dir=str(run_dir / runs.TENSORBOARD)))
-    if t.early_stopping is not None:
-        es = t.early_stopping
-        callbacks.append(k.callbacks.EarlyStopping(
-            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
-            restore_best_weights=es.restore_best_weights))
-    if progress is not None:
-        progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size))
-        callbacks.append(_progress_callback(k, progress))
-    fit_start = time.time()
-    model.fit(x, y, sample_weight=w, validation_data=validation, epochs=t.epochs,
-              batch_size=t.batch_size, shuffle=t.shuffle, callbacks=callbacks, verbose=0)
-    fit_seconds = time.time() - fit_start
-    if progress is not None:
-        progress.train_end()
+    model, fit_seconds = fit_model(cfg, d, hardware, callbacks, progress,
+                                   checkpoint=run_dir / runs.BACKUP)
+    shutil.rmtree(run_dir / runs.BACKUP, ignore_errors=True)
 
     proba = predict_proba(model, d.x_test, t.batch_size, stateful)
     evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated)
@@ -272,6 +256,114 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     })
     warnings = d.warnings + hardware.warnings + evaluation.warnings()
     return TrainResult(run_dir, evaluation, epochs_run, seconds, fit_seconds, sizes, warnings)
+
+
+def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
+              progress: Progress | None = None, checkpoint: Path | None = None
+              ) -> tuple[Any, float]:
+    """Build the model and fit it on prepared arrays: the one training step that
+    ``train()`` and ``SequenceClassifier.fit`` share (seed, class weights, stateful batch
+    padding, validation data, early stopping, learning-rate schedule).
+
+    Args:
+        cfg: The validated config.
+        d: The arrays, from ``prepare`` or ``prepare_sets``.
+        hardware: From ``setup_hardware`` (the distribution strategy, if any).
+        callbacks: Extra Keras callbacks, run before early stopping and progress
+            (``train()`` passes its run-directory ones: history, backup, TensorBoard).
+        progress: Receives per-epoch updates; None: silent.
+        checkpoint: A folder for the end-of-epoch checkpoint (model with optimizer state,
+            and the epoch count); when it already holds one, training continues from it.
+
+    Returns:
+        (the fitted Keras model, seconds spent in ``model.fit``).
+    """
+    from seqclf.backend import keras, set_seed
+    from seqclf.model import build_model, fixed_batch_padding
+
+    k = keras()
+    set_seed(cfg.training.seed)
+    initial_epoch = 0
+    with hardware.strategy.scope() if hardware.strategy else contextlib.nullcontext():
+        restored = _load_checkpoint(k, checkpoint) if checkpoint is not None else None
+        if restored is not None:
+            model, initial_epoch = restored
+        else:
+            model = build_model(cfg, d.prep)
+    t = cfg.training
+    stateful = cfg.model.stateful
+    x, y, w = _weighted(d.x_train, d.y_train, t.class_weight, len(d.prep.classes),
+                        fixed_batch_padding(len(d.x_train), t.batch_size, stateful))
+    validation = None
+    if d.x_val is not None:
+        validation = _weighted(d.x_val, d.y_val, "none", len(d.prep.classes),
+                               fixed_batch_padding(len(d.x_val), t.batch_size, stateful))
+    callbacks = list(callbacks)
+    if t.early_stopping is not None:
+        es = t.early_stopping
+        callbacks.append(k.callbacks.EarlyStopping(
+            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
+            restore_best_weights=es.restore_best_weights))
+    if t.reduce_lr_on_plateau is not None:  # first: it logs the rate history.csv records
+        callbacks.insert(0, k.callbacks.ReduceLROnPlateau(**t.reduce_lr_on_plateau.model_dump()))
+    if checkpoint is not None:
+        callbacks.append(_checkpointer(k, checkpoint))
+    if progress is not None:
+        progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size))
+        callbacks.append(_progress_callback(k, progress))
+    fit_start = time.time()
+    model.fit(x, y, sample_weight=w, validation_data=validation, epochs=t.epochs,
+              initial_epoch=initial_epoch, batch_size=t.batch_size, shuffle=t.shuffle,
+              callbacks=callbacks, verbose=0)
+    fit_seconds = time.time() - fit_start
+    if progress is not None:
+        progress.train_end()
+    return model, fit_seconds
+
+
+CHECKPOINT_MODEL = "model.keras"
+CHECKPOINT_STATE = "state.json"
+
+
+# Saving the whole model takes 30-50 ms on 2 CPU cores: after every sub-second epoch that
+# is a tenth of the training time (benchmarks/performance.py). So a checkpoint is written
+# after the first epoch and then at the first epoch end CHECKPOINT_SECONDS after the last
+# one: an interrupted run repeats at most that much training (plus an epoch) on resume.
+CHECKPOINT_SECONDS = 10.0
+
+
+def _checkpointer(k: Any, folder: Path) -> Any:
+    """Saves the whole model (weights and optimizer state) and the epoch count at epoch
+    ends (see CHECKPOINT_SECONDS), atomically, model first: the state file never names an
+    epoch not saved."""
+
+    class Checkpoint(k.callbacks.Callback):
+        saved: float | None = None
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if self.saved is not None and time.monotonic() - self.saved < CHECKPOINT_SECONDS:
+                return
+            folder.mkdir(exist_ok=True)
+            runs.save_model(folder / CHECKPOINT_MODEL, self.model)
+            runs.write_json(folder / CHECKPOINT_STATE, {"epoch": epoch + 1})
+            self.saved = time.monotonic()
+
+    return Checkpoint()
+
+
+def _load_checkpoint(k: Any, folder: Path) -> tuple[Any, int] | None:
+    """The model and epoch count of an interrupted fit, or None when there is none."""
+    import json
+
+    state, model = folder / CHECKPOINT_STATE, folder / CHECKPOINT_MODEL
+    if not (state.exists() and model.exists()):
+        return None
+    try:
+        epoch = int(json.loads(state.read_text(encoding="utf-8"))["epoch"])
+        return k.saving.load_model(model, safe_mode=True), epoch
+    except Exception as exc:  # a checkpoint cut short by the interruption itself
+        raise SeqclfError(f"{folder}: the checkpoint cannot be read ({type(exc).__name__}). "
+                          "Start a new run.") from None
 
 
 def _tensorboard_available() -> bool:

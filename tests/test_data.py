@@ -107,6 +107,38 @@ def test_long_steps_need_not_be_contiguous(tmp_path):
     assert arrays(read(path, format="long")) == [[[2.0], [3.0], [1.0]]]
 
 
+def test_long_integer_steps_must_be_consecutive_unless_gaps_are_allowed(tmp_path):
+    text = "id,step,x,label\na,1,1,p\na,2,2,p\nb,5,3,q\nb,3,4,q\nb,7,5,q\n"
+    path = write_text(tmp_path / "l.csv", text)
+    with pytest.raises(SeqclfError) as info:
+        read(path, format="long")
+    assert str(info.value) == (
+        f"{path}: lines 5 and 4: id 'b' jumps from step 3 to 5; step 4 is missing. Integer "
+        "steps must be consecutive within a sequence (or set data.step_gaps: allow to use "
+        "them for ordering only).")
+    # steps may start anywhere (1 here); with gaps allowed they only order the rows
+    ss = read(path, format="long", step_gaps="allow")
+    assert arrays(ss) == [[[1.0], [2.0]], [[4.0], [3.0], [5.0]]]
+    # '3.0' is an integer value too; one fractional step makes the column order-only
+    assert read(write_text(tmp_path / "f.csv", text.replace("b,5,", "b,5.5,")),
+                format="long").ids == ["a", "b"]
+
+
+def test_header_with_byte_order_mark(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufefflabel,t0,t1\nx,1,2\ny,3,4\n".encode("utf-8"))
+    ss = read(path)
+    assert ss.labels == ["x", "y"] and arrays(ss) == [[[1.0], [2.0]], [[3.0], [4.0]]]
+
+
+def test_an_empty_label_column_is_ignored_when_labels_are_not_needed(tmp_path):
+    path = write_text(tmp_path / "w.csv", "id,t0,t1,label\na,1,2,\nb,3,4,\n")
+    assert read(path, require_labels=False).labels is None
+    with pytest.raises(SeqclfError, match=r"the label column 'label' is empty on every line "
+                       r"\(2-3\)\. Fill in the labels"):
+        read(path)
+
+
 def test_long_without_step_column_keeps_row_order(tmp_path):
     path = write_text(tmp_path / "l.csv", "id,x,label\na,1,1\nb,3,2\na,2,1\n")
     ss = read(path, format="long")

@@ -61,6 +61,12 @@ def test_sigterm_leaves_an_incomplete_run_that_resumes_to_the_full_epoch_count(t
     assert not (run_dir / "INCOMPLETE").exists() and not (run_dir / "backup").exists()
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == epochs
     assert open_run(run_dir).manifest["status"] == "complete"
+    # the optimizer state came back too: Adam's step counter covers every epoch
+    import keras
+
+    steps = -(-result.sizes["train"] // 64)
+    model = keras.saving.load_model(run_dir / "model.keras")
+    assert int(model.optimizer.iterations.numpy()) == epochs * steps
     with pytest.raises(SeqclfError, match="already complete; nothing to resume"):
         resume(run_dir)
 
