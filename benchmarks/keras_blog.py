@@ -17,8 +17,11 @@ import time
 MODELS = ("rnn", "lstm", "stacked_lstm")
 
 
-def run(model_kind: str, seed: int, epochs: int = 200) -> dict:
-    """Train and score one tutorial model; returns accuracy and wall time."""
+def run(model_kind: str, seed: int, epochs: int = 200, callbacks: list | None = None) -> dict:
+    """Train and score one tutorial model; returns accuracy and wall time.
+
+    ``callbacks`` go to ``model.fit`` (benchmarks/performance.py times epochs with one).
+    """
     import keras
     import numpy as np
     from keras.datasets import reuters
@@ -42,7 +45,7 @@ def run(model_kind: str, seed: int, epochs: int = 200) -> dict:
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
                   loss="categorical_crossentropy", metrics=["accuracy"])
     start = time.time()
-    model.fit(x_train, y_train, batch_size=50, epochs=epochs, verbose=0)
+    model.fit(x_train, y_train, batch_size=50, epochs=epochs, verbose=0, callbacks=callbacks)
     seconds = time.time() - start
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     baseline = float((np.argmax(y_test, 1) == 3).mean())
