@@ -106,10 +106,15 @@ def infer(run: Run, dataset: SequenceSet, model: Any = None) -> tuple[np.ndarray
     return proba, truncated
 
 
-def _read(run: Run, data: str | Path | None, require_labels: bool) -> SequenceSet:
+def read_data(run: Run, data: str | Path | None, require_labels: bool) -> SequenceSet:
+    """A CSV in the run's layout, or (``data`` None) the test set the run was scored on."""
     cfg = run.config.data
     if data is None:
         from seqclf.data import file_sha256, load_splits
+
+        if "saved_by" in run.manifest:  # SequenceClassifier.save: fitted on in-memory data
+            raise SeqclfError(f"{run.path}: was saved from Python ({run.manifest['saved_by']}) "
+                              "and has no test data of its own. Pass --data with a CSV.")
 
         for path, digest in run.manifest.get("data_sha256", {}).items():
             if Path(path).exists() and file_sha256(path) != digest:
@@ -129,7 +134,7 @@ def evaluate(run_dir: str | Path, data: str | Path | None = None) -> Evaluation:
         data: A CSV to score on; default: the test set the run was scored on.
     """
     run = open_run(run_dir)
-    dataset = _read(run, data, require_labels=True)
+    dataset = read_data(run, data, require_labels=True)
     proba, truncated = infer(run, dataset)
     return score(dataset.labels, proba, run.preprocessor, dataset.source, truncated)
 
@@ -144,7 +149,7 @@ def predict(run_dir: str | Path, data: str | Path) -> tuple[Any, int]:
     import pandas as pd
 
     run = open_run(run_dir)
-    dataset = _read(run, data, require_labels=False)
+    dataset = read_data(run, data, require_labels=False)
     proba, truncated = infer(run, dataset)
     classes = run.preprocessor.classes
     frame = pd.DataFrame({"id": dataset.ids,
