@@ -108,7 +108,8 @@ def _load(path: Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     try:
         m = json.loads((path / runs.METRICS).read_text(encoding="utf-8"))
         result = TrainResult(path, Evaluation(**m["test"]), m["epochs_run"],
-                             run.manifest["seconds"], m["fit_seconds"], m["sizes"], [])
+                             run.manifest["seconds"], m["fit_seconds"], m["sizes"], [],
+                             run.config.training.seed)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SeqclfError(f"{path}: {runs.METRICS} is missing or damaged ({exc}). Train the "
                           "run again.") from None

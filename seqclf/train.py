@@ -113,6 +113,7 @@ class TrainResult:
         fit_seconds: Wall time of ``model.fit`` alone.
         sizes: Sequences in train / validation / test.
         warnings: Things the user should know about the data.
+        seed: The run's training.seed.
     """
 
     run_dir: Path
@@ -122,6 +123,7 @@ class TrainResult:
     fit_seconds: float
     sizes: dict[str, int]
     warnings: list[str]
+    seed: int | None = None
 
 
 def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | None = None,
@@ -255,7 +257,8 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
         "replicas": hardware.strategy.num_replicas_in_sync if hardware.strategy else 1,
     })
     warnings = d.warnings + hardware.warnings + evaluation.warnings()
-    return TrainResult(run_dir, evaluation, epochs_run, seconds, fit_seconds, sizes, warnings)
+    return TrainResult(run_dir, evaluation, epochs_run, seconds, fit_seconds, sizes, warnings,
+                       t.seed)
 
 
 def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
@@ -270,7 +273,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         d: The arrays, from ``prepare`` or ``prepare_sets``.
         hardware: From ``setup_hardware`` (the distribution strategy, if any).
         callbacks: Extra Keras callbacks, run before early stopping and progress
-            (``train()`` passes its run-directory ones: history, backup, TensorBoard).
+            (``train()`` passes its run-directory ones: history, TensorBoard).
         progress: Receives per-epoch updates; None: silent.
         checkpoint: A folder for the end-of-epoch checkpoint (model with optimizer state,
             and the epoch count); when it already holds one, training continues from it.
@@ -491,8 +494,7 @@ def summarize(name: str | None, results: list[TrainResult]) -> dict[str, Any]:
     f1 = np.array([r.evaluation.macro_f1 for r in results])
     return {
         "name": name, "repeats": len(results),
-        "seeds": [int(s) if (s := r.run_dir.name.rsplit("-", 1)[-1]).isdigit() else None
-                  for r in results],  # seed-<n> directories; None for other names
+        "seeds": [r.seed for r in results],
         "accuracy": {"mean": float(acc.mean()), "std": float(acc.std(ddof=1)) if len(acc) > 1
                      else 0.0, "min": float(acc.min()), "max": float(acc.max()),
                      "values": acc.tolist()},
