@@ -145,6 +145,29 @@ def set_seed(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def compile_model(model: Any, **kwargs: Any) -> None:
+    """``model.compile(**kwargs)``, with ``jit_compile=True`` honoured on TensorFlow.
+
+    Keras turns ``jit_compile=True`` off, with a warning, for a model compiled while
+    TensorFlow's op determinism is on (``set_seed`` turns it on), because not every op has
+    a deterministic XLA kernel on a GPU. Compiling is only bookkeeping, so the model is
+    compiled with determinism briefly off and then runs with it on again: XLA on the CPU
+    is deterministic (same seed, same results in another process), and the recurrent,
+    dense and embedding layers seqclf builds have deterministic XLA kernels.
+    """
+    if kwargs.get("jit_compile") is True and keras().backend.backend() == "tensorflow":
+        from tensorflow.python.framework import config as tf_config
+
+        if tf_config.is_op_determinism_enabled():
+            tf_config.disable_op_determinism()
+            try:
+                model.compile(**kwargs)
+            finally:
+                tf_config.enable_op_determinism()
+            return
+    model.compile(**kwargs)
+
+
 def devices() -> list[dict[str, str]]:
     """The accelerators the backend sees (an empty list on a CPU-only machine)."""
     backend = keras().backend.backend()
