@@ -267,7 +267,7 @@ def export(
 
     Right after writing it, the exported model and the Keras model run on the test data:
     the predicted labels must be identical and the probabilities within 1e-4, or nothing
-    is written. ONNX needs pip install 'seqclf[export]'.
+    is written. ONNX needs the onnx, onnxruntime and tf2onnx packages (the export extra).
     """
     from seqclf.export import export as export_run
 
@@ -439,7 +439,7 @@ def data_synthetic(
     train: Annotated[int, typer.Option(help="Training series.")] = 100,
     test: Annotated[int, typer.Option(help="Test series.")] = 100,
     width: Annotated[float, typer.Option(help="Motif width, as a fraction of the series length.")] = 0.08,
-    amplitude: Annotated[float, typer.Option(help="Motif peak over the noise std (the signal-to-noise ratio).")] = 1.5,
+    amplitude: Annotated[float, typer.Option(help="Motif peak over the noise std (the signal-to-noise ratio).")] = 3.0,
     noise: Annotated[float, typer.Option(help="Noise standard deviation.")] = 1.0,
     distractors: Annotated[int, typer.Option(help="Class-independent bumps added to every series.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same files.")] = 0,

@@ -69,7 +69,7 @@ FAMILY_ARG_DEFAULTS = {
     "lstm_fcn": {"conv_filters": [128, 256, 128], "conv_kernel_sizes": [8, 5, 3],
                  "dimension_shuffle": True, "branch_dropout": 0.8},
     "conv_recurrent": {"conv_filters": [64, 64, 64], "conv_kernel_sizes": [7, 5, 3],
-                       "conv_pool_sizes": [4, 2, 2]},
+                       "conv_pool_sizes": [4, 4, 4]},
 }
 
 MANAGED_KEYS = {
@@ -99,15 +99,15 @@ def _is_int(value: Any, minimum: int = 1) -> bool:
 
 
 def _fill_only_args(section: BaseModel, selector: str, only: dict[str, tuple[str, ...]],
-                    default: Any) -> None:
-    """Keys that only some values of ``selector`` (cell, family) take: fill ``default(key)``
-    where taken and unset, reject a value where not taken."""
+                    defaults: dict[str, Any]) -> None:
+    """Keys that only some values of ``selector`` (cell, family) take: fill in their
+    ``defaults`` where taken and unset, reject a value where not taken."""
     kind = getattr(section, selector)
     for key, kinds in only.items():
         value = getattr(section, key)
         if kind in kinds:
             if value is None:
-                setattr(section, key, copy.deepcopy(default(key)))
+                setattr(section, key, copy.deepcopy(defaults[key]))
         elif value is not None:
             raise _invalid(key, f"null for {selector} {kind!r} (only "
                            f"{' and '.join(kinds)} {'take' if len(kinds) > 1 else 'takes'} "
@@ -279,9 +279,8 @@ class ModelConfig(Section):
             raise _invalid("depth", f"null or {len(self.units)} (the length of model.units) "
                            "when units is a list", self.depth)
         given = set(self.model_fields_set)
-        _fill_only_args(self, "cell", CELL_ONLY_ARGS, lambda key: CELL_ARG_DEFAULTS[key])
-        _fill_only_args(self, "family", FAMILY_ONLY_ARGS,
-                        lambda key: FAMILY_ARG_DEFAULTS[self.family][key])
+        _fill_only_args(self, "cell", CELL_ONLY_ARGS, CELL_ARG_DEFAULTS)
+        _fill_only_args(self, "family", FAMILY_ONLY_ARGS, FAMILY_ARG_DEFAULTS.get(self.family, {}))
         if self.conv_filters is not None:
             n = len(self.conv_filters)
             for key in ("conv_kernel_sizes", "conv_pool_sizes"):
@@ -325,6 +324,13 @@ class OptimizerConfig(Section):
         return {"learning_rate": self.learning_rate, **(self.model_extra or {})}
 
 
+# training.steps_per_execution: auto. 32 batches per compiled call made TensorFlow 1.1-1.3x
+# and JAX 1.1-1.6x faster per epoch on the benchmark's shapes, with bit-identical losses
+# (docs/results/performance.md). Keras's torch trainer takes 1 only, and Keras 3.15's
+# multi-step loop fails under tf.distribute.MirroredStrategy: there auto is 1.
+STEPS_PER_EXECUTION_AUTO = 32
+
+
 class TrainingConfig(Section):
     """How the model is fitted."""
 
@@ -343,8 +349,17 @@ class TrainingConfig(Section):
     distribute: Literal["none", "mirrored"] = "none"
     require_cudnn: bool = False
     mixed_precision: bool = False
+    # auto: Keras's own choice. On TensorFlow that is no XLA (seqclf's deterministic ops
+    # rule it out; `true` still compiles with XLA), on JAX XLA, on torch eager. XLA is not
+    # the TensorFlow default because on a CPU it only pays for small layers (1.2-1.8x
+    # faster at 50 units, 2x slower at 128) and costs a 3-6 s compile and 150-300 MB per
+    # process: docs/results/performance.md.
     jit_compile: Union[bool, Literal["auto"]] = "auto"
-    steps_per_execution: int = Field(1, ge=1)
+    # Batches per compiled call: fewer Python round trips per epoch, the same arithmetic
+    # (bit-identical loss histories on TensorFlow and JAX in benchmarks/performance.py).
+    # Callbacks and the live progress bar see a batch end every this many batches; epoch
+    # ends are unchanged. auto: STEPS_PER_EXECUTION_AUTO, or 1 with distribute: mirrored.
+    steps_per_execution: Union[int, Literal["auto"]] = "auto"
 
     @field_validator("jit_compile", mode="before")
     @classmethod
@@ -352,6 +367,36 @@ class TrainingConfig(Section):
         if not (isinstance(value, bool) or value == "auto"):
             raise PydanticCustomError("constraint", "true, false or 'auto'")
         return value
+
+    @field_validator("steps_per_execution", mode="before")
+    @classmethod
+    def _check_steps_per_execution(cls, value: Any) -> Any:
+        if not (_is_int(value) or value == "auto"):
+            raise PydanticCustomError("constraint", "an integer >= 1 or 'auto'")
+        return value
+
+    @model_validator(mode="after")
+    def _check_steps_per_execution_fits(self) -> "TrainingConfig":
+        why = single_step_only(self.backend, self.distribute)
+        if why and _is_int(self.steps_per_execution, 2):
+            raise _invalid("steps_per_execution", f"1 or 'auto' {why}", self.steps_per_execution)
+        return self
+
+    def resolved_steps_per_execution(self, backend: str) -> int:
+        """``steps_per_execution`` with ``auto`` resolved for the active Keras backend."""
+        if self.steps_per_execution != "auto":
+            return self.steps_per_execution
+        return 1 if single_step_only(backend, self.distribute) else STEPS_PER_EXECUTION_AUTO
+
+
+def single_step_only(backend: str, distribute: str) -> str | None:
+    """Why Keras can run only one batch per call here (None: it can run several)."""
+    if backend == "torch":
+        return "with training.backend 'torch' (Keras's torch trainer runs one batch per call)"
+    if distribute == "mirrored":
+        return ("when training.distribute is 'mirrored' (Keras's multi-step loop fails on a "
+                "distributed iterator)")
+    return None
 
 
 class Config(Section):

@@ -98,10 +98,10 @@ def reuters(output: str | Path, num_words: int = 30000, maxlen: int = 50,
 
 # --- synthetic long time series ------------------------------------------------------
 
-# Class motifs of the synthetic problems, in class order; each is drawn over its width
-# with values in [-1, 1].
-MOTIFS = ("bump", "square", "triangle", "sine", "chirp", "sawtooth", "dip", "double_bump",
-          "step", "spikes")
+# Class motifs of the synthetic problems, in class order (the most distinct first); each
+# is drawn over its width with values in [-1, 1].
+MOTIFS = ("bump", "square", "sine", "sawtooth", "spikes", "chirp", "dip", "double_bump",
+          "triangle", "step")
 SYNTHETIC_PROBLEMS = ("shapes", "order")
 # The ordered motif pairs of the ``order`` problem, in class order.
 ORDER_PAIRS = ((0, 1), (1, 0), (0, 2), (2, 0), (1, 2), (2, 1), (0, 3), (3, 0), (1, 3), (3, 1))
@@ -122,7 +122,7 @@ def _motif(name: str, width: int) -> np.ndarray:
         "sawtooth": lambda: 2.0 * ((3 * u) % 1.0) - 1.0,
         "dip": lambda: -bump(0.5, 0.15),
         "double_bump": lambda: bump(0.25, 0.08) + bump(0.75, 0.08),
-        "step": lambda: np.tanh((u - 0.5) * 20),
+        "step": lambda: np.tanh((u - 0.5) * 20) * bump(0.5, 0.4),  # up, then back
         "spikes": lambda: sum(bump(at, 0.02) for at in (0.1, 0.3, 0.5, 0.7, 0.9)),
     }
     return shapes[name]()
@@ -130,7 +130,7 @@ def _motif(name: str, width: int) -> np.ndarray:
 
 def synthetic_series(n: int, problem: str = "shapes", classes: int = 4, channels: int = 1,
                      length: tuple[int, int] = (400, 600), width: float = 0.08,
-                     amplitude: float = 1.5, noise: float = 1.0, distractors: int = 1,
+                     amplitude: float = 3.0, noise: float = 1.0, distractors: int = 1,
                      seed: int = 0) -> tuple[list[np.ndarray], list[str]]:
     """Labelled synthetic time series whose class is a shape at a random position.
 
@@ -139,17 +139,20 @@ def synthetic_series(n: int, problem: str = "shapes", classes: int = 4, channels
     ``noise`` over the series), then a random gain (x0.5-2) and offset (+-5) per series,
     so only per-sequence normalisation puts series on a common scale. Into it go:
 
-    * ``shapes``: the class motif (``MOTIFS[class]``: bump, square, triangle, sine, ...)
-      once, on a random channel at a random position.
+    * ``shapes``: the class motif (``MOTIFS[class]``: bump, square, sine, sawtooth, ...)
+      once, at a random position.
     * ``order``: two motifs one after the other (first in the first half, second in the
       second); the class is the ordered pair (``ORDER_PAIRS``: bump then square, square
-      then bump, bump then triangle, ...), so the same two shapes make two classes and
-      only their order tells them apart.
+      then bump, bump then sine, ...), so the same two shapes make two classes and only
+      their order tells them apart.
 
-    Motifs are ``width`` x the series length wide (+-20%) with peak ``amplitude`` x
-    ``noise`` (+-20%): amplitude/noise is the signal-to-noise ratio, the difficulty knob.
-    ``distractors`` Gaussian bumps of random sign, width and position (the same for every
-    class) are added too. Classes are balanced (up to one sequence) and shuffled.
+    Motifs go on the first channel (the informative sensor; any others carry noise, drift
+    and distractors only) and are ``width`` x the series length wide (+-20%) with peak
+    ``amplitude`` x ``noise`` (+-20%): amplitude/noise is the signal-to-noise ratio, the
+    difficulty knob.
+    ``distractors`` slow swells (Gaussian, 2-4x a motif's width, random sign and position,
+    the same for every class) are added too. Classes are balanced (up to one sequence)
+    and shuffled.
 
     Returns:
         (one float array of shape (steps, channels) per series, one label per series).
@@ -185,16 +188,15 @@ def synthetic_series(n: int, problem: str = "shapes", classes: int = 4, channels
         else:
             motifs = list(ORDER_PAIRS[c])
             name = f"{MOTIFS[motifs[0]]}_then_{MOTIFS[motifs[1]]}"
-        channel = int(rng.integers(channels))
         for k, motif in enumerate(motifs):
             w = max(4, int(width * steps * rng.uniform(0.8, 1.2)))
             lo, hi = ((0, steps - w) if len(motifs) == 1 else
                       (k * steps // 2, (k + 1) * steps // 2 - w))
             at = int(rng.integers(lo, max(lo, hi) + 1))
-            x[at:at + w, channel] += (amplitude * noise * rng.uniform(0.8, 1.2)
-                                      * _motif(MOTIFS[motif], w))
-        for _ in range(distractors):
-            w = max(4, int(width * steps * rng.uniform(0.5, 1.5)))
+            x[at:at + w, 0] += (amplitude * noise * rng.uniform(0.8, 1.2)
+                                * _motif(MOTIFS[motif], w))
+        for _ in range(distractors):  # a slow swell, wider than any motif
+            w = min(steps, max(8, int(width * steps * rng.uniform(2.0, 4.0))))
             at = int(rng.integers(0, steps - w + 1))
             u = np.linspace(-2.0, 2.0, w)
             x[at:at + w, int(rng.integers(channels))] += (

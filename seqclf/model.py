@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from seqclf.backend import compile_model, keras
-from seqclf.config import CELLS, Config, ModelConfig, OptimizerConfig
+from seqclf.config import CELLS, Config, ModelConfig, OptimizerConfig, single_step_only
 from seqclf.data import Preprocessor
-from seqclf.errors import SeqclfError, did_you_mean
+from seqclf.errors import SeqclfError, did_you_mean, must_be
 
 OPTIMIZER_CLASSES = {
     "adadelta": "Adadelta", "adafactor": "Adafactor", "adagrad": "Adagrad", "adam": "Adam",
@@ -58,10 +58,14 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
     outputs = layers.Dense(len(prep.classes), activation="softmax", dtype="float32",
                            name="classes")(x)
     model = k.Model(inputs, outputs, name="seqclf")
+    backend = k.backend.backend()
+    steps = cfg.training.resolved_steps_per_execution(backend)
+    why = single_step_only(backend, cfg.training.distribute)
+    if why and steps > 1:  # the backend came from KERAS_BACKEND, after validation
+        raise must_be(cfg.source, "training.steps_per_execution", f"1 or 'auto' {why}", steps)
     compile_model(model, optimizer=make_optimizer(cfg.optimizer, cfg.source),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=cfg.training.jit_compile,
-                  steps_per_execution=cfg.training.steps_per_execution)
+                  jit_compile=cfg.training.jit_compile, steps_per_execution=steps)
     return model
 
 

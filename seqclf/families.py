@@ -1,0 +1,191 @@
+"""Model families for long numeric time series, beside the plain recurrent stack.
+
+``model.family`` picks what turns the (masked) input into features for the dense head:
+
+* ``recurrent`` (seqclf/model.py): the recurrent stack alone.
+* ``lstm_fcn``: LSTM-FCN (Karim et al., 2017, "LSTM Fully Convolutional Networks for
+  Time Series Classification"). A fully convolutional branch (``conv_filters`` /
+  ``conv_kernel_sizes``, by default the paper's 128/256/128 filters of widths 8/5/3, each
+  Conv1D -> batch norm -> ReLU, then global average pooling) beside a recurrent branch
+  (the ordinary stack: ``cell``, ``units``, ``bidirectional``, ...; then Dropout
+  ``branch_dropout``, 0.8 in the paper), concatenated before the softmax. With
+  ``dimension_shuffle`` (the paper's default) the recurrent branch reads the series
+  transposed: one step per channel, each step holding the whole series; it is fast and
+  what the paper found best, and it ties the branch to ``data.max_length``. The paper
+  tried 8, 64 and 128 cells per data set; ``units`` keeps seqclf's default, 64. Not
+  implemented: the attention variant (ALSTM-FCN). Batch norm uses momentum 0.9 rather
+  than Keras's 0.99 (see BATCH_NORM_MOMENTUM).
+* ``conv_recurrent``: a convolutional front-end that downsamples long series before the
+  recurrent stack: per block Conv1D -> batch norm -> ReLU -> max pooling by
+  ``conv_pool_sizes`` (1: none); 1500 steps with pools 4, 4, 4 reach the stack as 24.
+
+Masking through convolutions. Keras's Conv1D drops masks, so these layers carry them
+explicitly and padded steps never change a prediction:
+
+* :class:`MaskedConv1D` zeroes the masked steps of its input (what 'same' padding puts
+  beyond the ends anyway) and passes the mask on, so every real step's output is the
+  same whatever the padded length. Batch norm takes the mask (its batch statistics use
+  real steps only); ReLU passes it on.
+* :class:`MaskedMaxPooling1D` pools windows of ``pool_size`` steps and derives the
+  downsampled mask: a pooled step is real when ANY of its input steps is real, and it is
+  the maximum over its real steps only (the padded ones are excluded, not zeros). Windows
+  are aligned to the start of the array for post padding and to its end for pre
+  padding, so a real step always falls in the same window whatever the padded length.
+  With post padding a sequence of L real steps becomes ceil(L / pool_size) real steps,
+  still a prefix (right-padded), as cuDNN's masked LSTM kernels need.
+* Global average pooling averages over real steps only (Keras's, given the mask).
+* :class:`ZeroMasked` zeroes padded steps and drops the mask before the dimension
+  shuffle, so padded steps add nothing to the transposed recurrent branch.
+
+The custom layers are registered Keras serializables (package ``seqclf``), so models load
+with ``safe_mode=True``; import this module (``seqclf.runs`` does) before loading one.
+It imports Keras, so import it only after the backend is chosen.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from seqclf.backend import keras as _keras
+from seqclf.config import ModelConfig
+from seqclf.data import Preprocessor
+from seqclf.model import recurrent_stack
+
+keras = _keras()
+ops = keras.ops
+
+
+def _expand(mask: Any) -> Any:
+    return ops.expand_dims(ops.cast(mask, "bool"), -1)
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class MaskedConv1D(keras.layers.Conv1D):
+    """A 'same'-padded, stride-1 Conv1D that zeroes masked input steps and keeps the mask."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.padding != "same" or tuple(self.strides) != (1,):
+            raise ValueError("MaskedConv1D needs padding='same' and strides=1")
+
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        if mask is not None:
+            inputs = ops.where(_expand(mask), inputs, ops.zeros_like(inputs))
+        return super().call(inputs)
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        return previous_mask
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class MaskedMaxPooling1D(keras.layers.Layer):
+    """Max pooling over windows of ``pool_size`` steps that ignores masked steps.
+
+    Args:
+        pool_size: Steps per window (also the stride).
+        align: ``start`` (post padding) or ``end`` (pre padding): which end of the array
+            the windows are aligned to; the other end is padded up to a whole window.
+    """
+
+    def __init__(self, pool_size: int, align: str = "start", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if align not in ("start", "end"):
+            raise ValueError(f"align must be 'start' or 'end', not {align!r}")
+        self.pool_size = int(pool_size)
+        self.align = align
+
+    def _windows(self, x: Any) -> Any:
+        """(batch, steps, c) -> (batch, ceil(steps / pool_size), pool_size, c)."""
+        steps, channels = x.shape[1], x.shape[2]
+        extra = (-steps) % self.pool_size
+        if extra:
+            x = ops.pad(x, [[0, 0], [0, extra] if self.align == "start" else [extra, 0], [0, 0]])
+        return ops.reshape(x, (-1, (steps + extra) // self.pool_size, self.pool_size, channels))
+
+    def _real(self, inputs: Any, mask: Any) -> Any:
+        """Which input steps are real, as a float (batch, steps, 1) array."""
+        if mask is None:
+            return ops.ones_like(inputs[..., :1], dtype="float32")
+        return ops.cast(_expand(mask), "float32")
+
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        x = self._windows(inputs)
+        real = self._windows(self._real(inputs, mask)) > 0  # padding added here is not real
+        # stands in for masked steps: never above a real step's value, and no gradient
+        low = ops.stop_gradient(ops.min(x, axis=2, keepdims=True))
+        pooled = ops.max(ops.where(real, x, low), axis=2)
+        return ops.where(ops.any(real, axis=2), pooled, ops.zeros_like(pooled))
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        if previous_mask is None:
+            return None
+        return ops.any(self._windows(self._real(inputs, previous_mask)) > 0, axis=(2, 3))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        steps = input_shape[1]
+        return (input_shape[0], None if steps is None else math.ceil(steps / self.pool_size),
+                input_shape[2])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "pool_size": self.pool_size, "align": self.align}
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class ZeroMasked(keras.layers.Layer):
+    """Sets masked steps to zero and drops the mask (for layers that cannot take one)."""
+
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        if mask is None:
+            return inputs
+        return ops.where(_expand(mask), inputs, ops.zeros_like(inputs))
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        return None
+
+
+# Keras's default (0.99) averages the batch statistics used at inference over about 100
+# batches; a small data set gives a few batches per epoch, and predictions made (e.g. on
+# the validation split) before those averages settle are poor. 0.9: about 10 batches.
+BATCH_NORM_MOMENTUM = 0.9
+
+
+def conv_blocks(m: ModelConfig, x: Any, pool_sizes: list[int] | None = None,
+                align: str = "start") -> Any:
+    """Conv1D -> batch norm -> ReLU (-> max pooling) per ``model.conv_filters`` entry.
+
+    He-uniform kernels, as in the LSTM-FCN paper. The mask, if any, travels along.
+    """
+    layers = keras.layers
+    for i, (filters, width) in enumerate(zip(m.conv_filters, m.conv_kernel_sizes), start=1):
+        x = MaskedConv1D(filters, width, padding="same", kernel_initializer="he_uniform",
+                         name=f"conv_{i}")(x)
+        x = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"batch_norm_{i}")(x)
+        x = layers.Activation("relu", name=f"relu_{i}")(x)
+        if pool_sizes and pool_sizes[i - 1] > 1:
+            x = MaskedMaxPooling1D(pool_sizes[i - 1], align, name=f"pool_{i}")(x)
+    return x
+
+
+def lstm_fcn(k: Any, m: ModelConfig, prep: Preprocessor, x: Any) -> Any:
+    """LSTM-FCN features: [recurrent branch, globally pooled conv branch], concatenated."""
+    layers = k.layers
+    conv = layers.GlobalAveragePooling1D(name="global_average_pooling")(conv_blocks(m, x))
+    rec = x
+    if m.dimension_shuffle:
+        rec = ZeroMasked(name="zero_padded_steps")(rec)
+        rec = layers.Permute((2, 1), name="dimension_shuffle")(rec)
+    rec = recurrent_stack(k, m, rec)
+    if m.branch_dropout:
+        rec = layers.Dropout(m.branch_dropout, name="branch_dropout")(rec)
+    return layers.Concatenate(name="concatenate")([rec, conv])
+
+
+def conv_recurrent(k: Any, m: ModelConfig, prep: Preprocessor, x: Any) -> Any:
+    """A downsampling conv front-end, then the recurrent stack on the shorter sequence."""
+    align = "end" if prep.padding == "pre" else "start"
+    return recurrent_stack(k, m, conv_blocks(m, x, m.conv_pool_sizes, align))
+
+
+# model.family -> builder(keras, model config, preprocessor, masked input) -> features
+FEATURES = {"lstm_fcn": lstm_fcn, "conv_recurrent": conv_recurrent}
