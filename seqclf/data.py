@@ -425,12 +425,28 @@ def _check_finite(out: np.ndarray, where) -> None:
                           "finite numbers.")
 
 
+def _factorize(column: pd.Series, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(column, **kwargs)``, fast when equal values come in runs.
+
+    A long-layout file repeats each sequence's id and label on every row of the sequence:
+    hashing a million strings takes ~50 ms each, finding where the runs change ~8 ms. The
+    run heads keep every value's first appearance in order, so factorizing them alone and
+    repeating their codes gives exactly ``pd.factorize``'s codes and uniques.
+    """
+    values = column.to_numpy(dtype=object)
+    if len(values) == 0:
+        return pd.factorize(values, **kwargs)
+    starts = np.r_[0, np.flatnonzero(values[1:] != values[:-1]) + 1]
+    codes, uniques = pd.factorize(values[starts], **kwargs)
+    return np.repeat(codes, np.diff(np.r_[starts, len(values)])), uniques
+
+
 def _labels(path: Path, frame: pd.DataFrame, cfg: DataConfig, lines: np.ndarray,
             rows: np.ndarray | None = None,
             factorized: tuple[np.ndarray, Any] | None = None) -> list[Any] | None:
     """The labels at ``rows`` (default: all) as ints or strings; an empty one is an error.
 
-    ``factorized``: ``pd.factorize(label column, use_na_sentinel=False)`` when the caller
+    ``factorized``: ``_factorize(label column, use_na_sentinel=False)`` when the caller
     has it already.
     """
     if cfg.label_column not in frame.columns:
@@ -438,7 +454,7 @@ def _labels(path: Path, frame: pd.DataFrame, cfg: DataConfig, lines: np.ndarray,
     # String work on the distinct labels only: a long-layout file repeats a sequence's
     # label on each of its rows, and pandas string methods loop in Python.
     column = frame[cfg.label_column]
-    codes, uniques = factorized or pd.factorize(column, use_na_sentinel=False)
+    codes, uniques = factorized or _factorize(column, use_na_sentinel=False)
     distinct = pd.Series(uniques, dtype=column.dtype).str.strip()
     empty = (distinct == "").to_numpy()[codes]
     if empty.all():
@@ -523,7 +539,7 @@ def _read_long(path: Path, frame: pd.DataFrame, lines: np.ndarray, cfg: DataConf
     _require_columns(path, frame, features, "data.feature_columns")
     if not features:
         raise SeqclfError(f"{path}: has no feature columns besides id, step and label.")
-    codes, uniques = pd.factorize(frame[cfg.id_column], sort=False)
+    codes, uniques = _factorize(frame[cfg.id_column])
     empty = np.flatnonzero(np.asarray(uniques == ""))  # compare distinct ids, not rows
     if len(empty):
         i = int(np.flatnonzero(codes == empty[0])[0])
@@ -563,7 +579,7 @@ def _read_long(path: Path, frame: pd.DataFrame, lines: np.ndarray, cfg: DataConf
     if not np.array_equal(order, np.arange(len(order))):  # a 1M x 8 copy saved when sorted
         values, codes = values[order], codes[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    factorized = (pd.factorize(frame[cfg.label_column], use_na_sentinel=False)
+    factorized = (_factorize(frame[cfg.label_column], use_na_sentinel=False)
                   if cfg.label_column in frame.columns else None)
     labels = _labels(path, frame, cfg, lines, order[starts],  # before lines are reordered
                      factorized)
@@ -581,10 +597,11 @@ def _read_long(path: Path, frame: pd.DataFrame, lines: np.ndarray, cfg: DataConf
                 f"{path}: lines {lines[a]} and {lines[k]}: id {uniques[codes[a]]!r} has labels "
                 f"{show(column.iloc[order[a]])} and {show(column.iloc[order[k]])}. All rows of "
                 "a sequence must have the same label.")
-    sequences = np.split(values, starts[1:])
-    return SequenceSet(ids=[str(uniques[codes[a]]) for a in starts], sequences=sequences,
+    ends = np.r_[starts[1:], len(values)]
+    sequences = [values[a:b] for a, b in zip(starts, ends)]  # np.split is 3x slower
+    return SequenceSet(ids=[str(v) for v in uniques[codes[starts]]], sequences=sequences,
                        labels=labels, feature_names=[str(f) for f in features],
-                       source=str(path), lines=[int(lines[a]) for a in starts], missing=missing)
+                       source=str(path), lines=lines[starts].tolist(), missing=missing)
 
 
 def load_splits(cfg: Config) -> tuple[SequenceSet, SequenceSet]:
