@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -24,24 +22,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import machine  # noqa: E402  (also imported from here by timeseries.py)
 
 SEQCLF_CONFIGS = ("blog_rnn", "blog_lstm", "blog_stacked_lstm", "embedding_lstm")
 ROWS = SEQCLF_CONFIGS + ("tfidf_logreg",)
 PLAIN_MODELS = {"blog_rnn": "rnn", "blog_lstm": "lstm", "blog_stacked_lstm": "stacked_lstm"}
 PUBLISHED = {"blog_rnn": "about 10 points below the LSTMs", "blog_lstm": "0.845",
              "blog_stacked_lstm": "0.858", "embedding_lstm": "-", "tfidf_logreg": "-"}
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, no GPU"
 
 
 def run_seqclf(name: str, seed: int, epochs: int | None, data_dir: Path, out: Path) -> dict:
