@@ -132,19 +132,38 @@ def cudnn_line(cfg: Config, gpus: int, backend: str) -> str:
 def make_optimizer(opt: OptimizerConfig, where: str) -> Any:
     """A Keras optimizer from the config, its extra keys checked against the constructor."""
     cls = getattr(keras().optimizers, OPTIMIZER_CLASSES[opt.name])
-    valid = [p for p in inspect.signature(cls.__init__).parameters
-             if p not in ("self", "kwargs", "name")]
+    params = {n: p for n, p in inspect.signature(cls.__init__).parameters.items()
+              if n not in ("self", "kwargs", "name")}
+    valid = list(params)
     kwargs = opt.kwargs()
-    for key in kwargs:
-        if key not in valid:
+    for key, value in kwargs.items():
+        if key not in params:
             raise SeqclfError(
                 f"{where}: optimizer.{key} is not an argument of keras.optimizers."
                 f"{cls.__name__}{did_you_mean(key, valid)}. Valid keys: name, {', '.join(valid)}.")
+        _check_optimizer_value(where, key, value, params[key].default)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise SeqclfError(f"{where}: optimizer: keras.optimizers.{cls.__name__} rejected the "
                           f"arguments {kwargs}: {exc}") from None
+
+
+def _check_optimizer_value(where: str, key: str, value: Any, default: Any) -> None:
+    """Type-check an optimizer argument by its Keras default, so that a wrong value fails
+    here, named, instead of inside the first training step."""
+    if isinstance(default, bool):
+        ok, wanted = isinstance(value, bool), "true or false"
+    elif isinstance(default, (int, float)) or default is None:
+        # None defaults (weight_decay, clipnorm, clipvalue, ...) are all optional numbers.
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        wanted = "a number" + (" or null" if default is None else "")
+        ok = ok or (default is None and value is None)
+    else:  # strings and callables: leave to Keras
+        return
+    if not ok:
+        raise SeqclfError(f"{where}: optimizer.{key} must be {wanted}. Got {value!r} "
+                          f"({type(value).__name__}) instead.")
 
 
 def fixed_batch_padding(n: int, batch_size: int, stateful: bool) -> int:

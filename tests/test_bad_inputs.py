@@ -208,6 +208,13 @@ def unknown_optimizer_keyword(tmp):
 
 
 @case("config")
+def optimizer_keyword_wrong_type(tmp):
+    path = project(tmp, config={"optimizer": {"name": "adam", "beta_1": "0.9x"}})
+    return ["check", path], [f"error: {path}: optimizer.beta_1 must be a number. "
+                             "Got '0.9x' (str) instead."]
+
+
+@case("config")
 def format_unknown(tmp):
     path = project(tmp, format="tall")
     return ["check", path], [f"error: {path}: data.format must be one of: 'wide', 'long'. "

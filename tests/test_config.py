@@ -470,6 +470,22 @@ def test_optimizer_argument_rejected_by_keras_is_a_seqclf_error(keras):
         make_optimizer(opt, "c.yaml")
 
 
+@pytest.mark.parametrize("name, key, value, wanted", [
+    ("adam", "beta_1", "x", "a number. Got 'x' (str)"),
+    ("adam", "amsgrad", 1, "true or false. Got 1 (int)"),
+    ("adam", "clipnorm", "big", "a number or null. Got 'big' (str)"),
+    ("sgd", "momentum", True, "a number. Got True (bool)"),
+])
+def test_optimizer_argument_of_the_wrong_type_is_named(keras, name, key, value, wanted):
+    from seqclf.config import OptimizerConfig
+    from seqclf.model import make_optimizer
+
+    opt = OptimizerConfig.model_validate({"name": name, key: value})
+    with pytest.raises(SeqclfError) as info:
+        make_optimizer(opt, "c.yaml")
+    assert str(info.value) == f"c.yaml: optimizer.{key} must be {wanted} instead."
+
+
 def test_valid_optimizer_argument_reaches_the_optimizer(tmp_path, keras):
     from seqclf.model import make_optimizer
 
