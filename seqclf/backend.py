@@ -111,19 +111,25 @@ def distribution(kind: str, where: str = "config") -> Any:
 
     ``mirrored``: every local GPU (or every logical CPU device when there is no GPU)
     holds a replica; the batch size is the global one, split across replicas.
+    ``multi_worker``: ``tf.distribute.MultiWorkerMirroredStrategy`` over the cluster that
+    the ``TF_CONFIG`` environment variable describes (``seqclf.distributed``).
 
     Raises:
-        SeqclfError: Not the TensorFlow backend.
+        SeqclfError: Not the TensorFlow backend; ``TF_CONFIG`` missing or malformed.
     """
-    from seqclf.errors import SeqclfError
+    from seqclf.errors import must_be
 
     if kind == "none":
         return None
     backend = keras().backend.backend()
     if backend != "tensorflow":
-        raise SeqclfError(f"{where}: training.distribute is {kind!r}, which runs on "
-                          f"TensorFlow's tf.distribute; the Keras backend is {backend!r}. "
-                          "Use training.backend: tensorflow.")
+        raise must_be(where, "training.distribute", f"'none' on the {backend!r} Keras backend "
+                      "(it runs on TensorFlow's tf.distribute; use training.backend: "
+                      "tensorflow)", kind)
+    if kind == "multi_worker":
+        from seqclf import distributed
+
+        return distributed.strategy(where)
     import tensorflow as tf
 
     found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")

@@ -327,7 +327,8 @@ class OptimizerConfig(Section):
 # training.steps_per_execution: auto. 32 batches per compiled call made TensorFlow 1.1-1.3x
 # and JAX 1.1-1.6x faster per epoch on the benchmark's shapes, with bit-identical losses
 # (docs/results/performance.md). Keras's torch trainer takes 1 only, and Keras 3.15's
-# multi-step loop fails under tf.distribute.MirroredStrategy: there auto is 1.
+# multi-step loop fails under tf.distribute.MirroredStrategy, and seqclf's multi-worker
+# loop (seqclf/distributed.py) runs one batch per step: there auto is 1.
 STEPS_PER_EXECUTION_AUTO = 32
 
 
@@ -346,7 +347,8 @@ class TrainingConfig(Section):
     tensorboard: bool = True
     backend: Literal["auto", "tensorflow", "jax", "torch"] = "auto"
     device: Literal["auto", "cpu", "gpu"] = "auto"
-    distribute: Literal["none", "mirrored"] = "none"
+    # multi_worker: tf.distribute.MultiWorkerMirroredStrategy over the TF_CONFIG cluster.
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
     require_cudnn: bool = False
     mixed_precision: bool = False
     # auto: Keras's own choice. On TensorFlow that is no XLA (seqclf's deterministic ops
@@ -358,7 +360,8 @@ class TrainingConfig(Section):
     # Batches per compiled call: fewer Python round trips per epoch, the same arithmetic
     # (bit-identical loss histories on TensorFlow and JAX in benchmarks/performance.py).
     # Callbacks and the live progress bar see a batch end every this many batches; epoch
-    # ends are unchanged. auto: STEPS_PER_EXECUTION_AUTO, or 1 with distribute: mirrored.
+    # ends are unchanged. auto: STEPS_PER_EXECUTION_AUTO, or 1 with distribute: mirrored
+    # or multi_worker.
     steps_per_execution: Union[int, Literal["auto"]] = "auto"
 
     @field_validator("jit_compile", mode="before")
@@ -380,6 +383,11 @@ class TrainingConfig(Section):
         why = single_step_only(self.backend, self.distribute)
         if why and _is_int(self.steps_per_execution, 2):
             raise _invalid("steps_per_execution", f"1 or 'auto' {why}", self.steps_per_execution)
+        if self.distribute == "multi_worker" and self.repeats > 1:
+            # TensorFlow sets up a process's cluster once; a group of runs would need one
+            # chief-only group directory too. Repeats are separate commands instead.
+            raise _invalid("repeats", "1 when training.distribute is 'multi_worker' (run "
+                           "each seed as its own command)", self.repeats)
         return self
 
     def resolved_steps_per_execution(self, backend: str) -> int:
@@ -396,6 +404,9 @@ def single_step_only(backend: str, distribute: str) -> str | None:
     if distribute == "mirrored":
         return ("when training.distribute is 'mirrored' (Keras's multi-step loop fails on a "
                 "distributed iterator)")
+    if distribute == "multi_worker":
+        return ("when training.distribute is 'multi_worker' (seqclf's multi-worker loop "
+                "runs one batch per step)")
     return None
 
 
@@ -416,6 +427,11 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _check_cross_section(self) -> "Config":
+        if self.training.distribute == "multi_worker" and self.model.stateful:
+            # A stateful model has a fixed batch dimension, the global batch; each replica
+            # gets its share of it.
+            raise _invalid("model.stateful", "false when training.distribute is "
+                           "'multi_worker'", self.model.stateful)
         for key in ("early_stopping", "reduce_lr_on_plateau"):
             callback = getattr(self.training, key)
             if (callback is not None and callback.monitor.startswith("val_")

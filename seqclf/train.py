@@ -136,14 +136,20 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
         progress: Receives per-epoch (and, on a terminal, per-batch) updates; None: silent.
         run_name: Exact run directory name; default ``<config name>-<timestamp>``.
     """
+    from seqclf import distributed
+
     started = time.time()
     d = prepare(cfg)
     hardware = setup_hardware(cfg)
-    run_dir = runs.create_run_dir(output_dir, run_name or cfg.name or "run",
-                                  stamp=run_name is None)
-    runs.write_text(run_dir / runs.CONFIG, cfg.to_yaml())
-    runs.write_text(run_dir / runs.PREPROCESSING, d.prep.to_json())
-    return _fit(cfg, d, hardware, run_dir, progress, started)
+    # Multi-worker: only the chief writes the run; the other workers' copies are deleted.
+    with distributed.output_dir(cfg.training.distribute, output_dir, cfg.source) as output_dir:
+        run_dir = runs.create_run_dir(output_dir, run_name or cfg.name or "run",
+                                      stamp=run_name is None)
+        runs.write_text(run_dir / runs.CONFIG, cfg.to_yaml())
+        runs.write_text(run_dir / runs.PREPROCESSING, d.prep.to_json())
+        result = _fit(cfg, d, hardware, run_dir, progress, started)
+    result.warnings += distributed.worker_notes(cfg.training.distribute, cfg.source)
+    return result
 
 
 def resume(run_dir: str | Path, progress: Progress | None = None) -> TrainResult:
@@ -167,6 +173,10 @@ def resume(run_dir: str | Path, progress: Progress | None = None) -> TrainResult
     if not (run_dir / runs.PREPROCESSING).exists():
         raise SeqclfError(f"{run_dir}: was interrupted before training started; start a new run.")
     cfg = validate_config(read_yaml_mapping(run_dir / runs.CONFIG), where=str(run_dir / runs.CONFIG))
+    if cfg.training.distribute == "multi_worker":  # before waiting for a cluster to form
+        raise SeqclfError(f"{run_dir}: a training.distribute 'multi_worker' run cannot be "
+                          "resumed (every worker would need the chief's checkpoint). Start "
+                          "a new run.")
     d = prepare(cfg)
     if d.prep.to_json() != (run_dir / runs.PREPROCESSING).read_text(encoding="utf-8"):
         raise SeqclfError(f"{run_dir}: the training data changed since this run started "
@@ -219,6 +229,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
          progress: Progress | None, started: float) -> TrainResult:
     """Fit (or continue fitting) in ``run_dir``, score on the test set, write everything."""
     from seqclf.backend import environment, keras
+    from seqclf.distributed import workers
     from seqclf.model import predict_proba
 
     k = keras()
@@ -255,6 +266,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
         "mixed_precision": hardware.mixed_precision, "jit_compile": t.jit_compile,
         "distribute": t.distribute,
         "replicas": hardware.strategy.num_replicas_in_sync if hardware.strategy else 1,
+        "workers": workers(hardware.strategy),
     })
     warnings = d.warnings + hardware.warnings + evaluation.warnings()
     return TrainResult(run_dir, evaluation, epochs_run, seconds, fit_seconds, sizes, warnings,
@@ -281,6 +293,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     Returns:
         (the fitted Keras model, seconds spent in ``model.fit``).
     """
+    from seqclf import distributed
     from seqclf.backend import keras, set_seed
     from seqclf.model import build_model, fixed_batch_padding
 
@@ -315,9 +328,15 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size))
         callbacks.append(_progress_callback(k, progress))
     fit_start = time.time()
-    model.fit(x, y, sample_weight=w, validation_data=validation, epochs=t.epochs,
-              initial_epoch=initial_epoch, batch_size=t.batch_size, shuffle=t.shuffle,
-              callbacks=callbacks, verbose=0)
+    # Keras's fit cannot run under the multi-worker strategy (see seqclf.distributed).
+    if distributed.is_multi_worker(hardware.strategy):
+        model = distributed.fit(model, hardware.strategy, x, y, w, validation, t.epochs,
+                                initial_epoch, t.batch_size, t.shuffle, t.seed, callbacks,
+                                rebuild=lambda: build_model(cfg, d.prep))
+    else:
+        model.fit(x, y, sample_weight=w, validation_data=validation, epochs=t.epochs,
+                  initial_epoch=initial_epoch, batch_size=t.batch_size, shuffle=t.shuffle,
+                  callbacks=callbacks, verbose=0)
     fit_seconds = time.time() - fit_start
     if progress is not None:
         progress.train_end()

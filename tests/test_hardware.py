@@ -109,13 +109,211 @@ def test_mirrored_over_two_logical_cpus_matches_a_single_device_run(tmp_path):
     assert out["none"]["accuracy"] == pytest.approx(out["mirrored"]["accuracy"], abs=0.01)
 
 
-def test_distribute_needs_the_tensorflow_backend():
+@pytest.mark.parametrize("kind", ["mirrored", "multi_worker"])
+def test_distribute_needs_the_tensorflow_backend(kind):
+    import unittest.mock as mock
+
     from seqclf.backend import distribution
 
-    with pytest.raises(SeqclfError, match="training.distribute is 'mirrored', which runs on "
-                                          "TensorFlow's tf.distribute"):
-        import unittest.mock as mock
+    with mock.patch("seqclf.backend.keras") as k:
+        k.return_value.backend.backend.return_value = "jax"
+        with pytest.raises(SeqclfError) as info:
+            distribution(kind, "c.yaml")
+    assert str(info.value) == (
+        "c.yaml: training.distribute must be 'none' on the 'jax' Keras backend (it runs on "
+        "TensorFlow's tf.distribute; use training.backend: tensorflow). "
+        f"Got {kind!r} instead.")
 
-        with mock.patch("seqclf.backend.keras") as k:
-            k.return_value.backend.backend.return_value = "jax"
-            distribution("mirrored", "config")
+
+# --- training.distribute: multi_worker ----------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tf_config(workers: list[str], index: int, kind: str = "worker") -> str:
+    import json
+
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": kind, "index": index}})
+
+
+def test_multi_worker_two_local_processes_train_like_one_process(tmp_path):
+    """Two `seqclf train` processes on 127.0.0.1 form a MultiWorkerMirroredStrategy
+    cluster and train like a single process with the same global batch: the same loss
+    history (no shuffling, so the batches are the same), one complete run directory
+    written by the chief and nothing left by the other worker."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from tests.conftest import long_frame, write_config, write_csv
+
+    write_csv(tmp_path / "train.csv", long_frame(60, seed=0))
+    config = write_config(tmp_path / "mw.yaml", {
+        "data": {"train": "train.csv", "format": "long", "test_split": 0.25},
+        "model": {"units": 4},
+        "training": {"epochs": 2, "batch_size": 8, "seed": 1, "shuffle": False,
+                     "validation_split": 0.2, "class_weight": "balanced",
+                     "early_stopping": {"monitor": "val_loss", "patience": 5},
+                     "tensorboard": False}})
+    addresses = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "SEQCLF_DEBUG")}
+    scratch = tmp_path / "worker-tmp"  # the non-chief's temporary directory lives here
+    scratch.mkdir()
+    commands = {
+        "chief": ({**env, "TF_CONFIG": _tf_config(addresses, 0)}, "multi_worker"),
+        "worker": ({**env, "TF_CONFIG": _tf_config(addresses, 1), "TMPDIR": str(scratch)},
+                   "multi_worker"),
+        "single": (env, "none"),
+    }
+    procs = {name: subprocess.Popen(
+        [sys.executable, "-m", "seqclf.cli", "train", str(config), "--quiet",
+         "--output-dir", str(tmp_path / name), "--set", f"training.distribute={kind}"],
+        env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, (run_env, kind) in commands.items()}
+    out = {}
+    try:
+        for name, proc in procs.items():
+            out[name] = proc.communicate(timeout=240)  # a hung collective fails the test
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    for name, proc in procs.items():
+        assert proc.returncode == 0, f"{name}: {out[name][1][-3000:]}"
+
+    chief_runs = list((tmp_path / "chief").iterdir())
+    assert len(chief_runs) == 1
+    run = chief_runs[0]
+    assert not (run / "INCOMPLETE").exists() and not (run / "backup").exists()
+    for name in ("model.keras", "history.csv", "metrics.json", "preprocessing.json",
+                 "config.yaml", "confusion_matrix.png", "training_curves.png"):
+        assert (run / name).is_file(), name
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["distribute"] == "multi_worker"
+    assert manifest["workers"] == 2 and manifest["replicas"] == 2
+    assert not (tmp_path / "worker").exists() and list(scratch.iterdir()) == []
+    assert "not the chief: the chief writes the run directory" in out["worker"][1]
+
+    single_run = next((tmp_path / "single").iterdir())
+    assert json.loads((single_run / "manifest.json").read_text())["workers"] == 1
+    multi, single = (pd.read_csv(r / "history.csv") for r in (run, single_run))
+    assert list(multi["epoch"]) == [1, 2]
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert multi[column].to_numpy() == pytest.approx(single[column].to_numpy(), rel=1e-4)
+    # The chief's saved model is the trained one: it scores the same as the worker's copy.
+    accuracy = json.loads((run / "metrics.json").read_text())["test"]["accuracy"]
+    assert f"test accuracy {accuracy:.4f}" in out["worker"][0]
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, "TF_CONFIG environment variable must be JSON such as {\"cluster\": {\"worker\": "
+     "[\"host1:12345\", \"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}} "
+     "when training.distribute is 'multi_worker'. Got nothing instead."),
+    ("", "Got '' instead."),
+    ("{cluster: 1}", "(valid JSON). Got '{cluster: 1}' instead."),
+    ('{"task": {"type": "worker", "index": 0}}', "TF_CONFIG environment variable's 'cluster' "
+     "must be a mapping of task types to lists of 'host:port' addresses. Got None instead."),
+    ('{"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {"type": "worker", "index": 0}}',
+     "cluster task type must be 'chief' or 'worker'"),
+    ('{"cluster": {"worker": ["a:1", "b"]}, "task": {"type": "worker", "index": 0}}',
+     "cluster.worker must be a non-empty list of 'host:port' addresses. Got ['a:1', 'b'] "
+     "instead."),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}}', "task.type must be one of the cluster's task "
+     "types, ['worker']. Got None instead."),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}',
+     "task.index must be an integer from 0 to 1 (a position in cluster.worker). Got 2 "
+     "instead."),
+    ('{"cluster": {"chief": ["a:1", "c:3"], "worker": ["b:2"]}, "task": {"type": "worker", '
+     '"index": 0}}', "cluster.chief must be a list of one address."),
+])
+def test_tf_config_errors_name_the_variable(monkeypatch, value, expected):
+    from seqclf.distributed import cluster_spec
+
+    if value is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", value)
+    with pytest.raises(SeqclfError) as info:
+        cluster_spec("c.yaml")
+    message = str(info.value)
+    assert message.startswith("c.yaml: the TF_CONFIG environment variable") and "\n" not in message
+    assert expected in message and message.endswith(" instead.")
+
+
+@pytest.mark.parametrize("cluster, task, chief", [
+    ({"worker": ["a:1", "b:2"]}, ("worker", 0), True),
+    ({"worker": ["a:1", "b:2"]}, ("worker", 1), False),
+    ({"chief": ["c:3"], "worker": ["a:1", "b:2"]}, ("worker", 0), False),
+    ({"chief": ["c:3"], "worker": ["a:1"]}, ("chief", 0), True),
+])
+def test_the_chief_is_task_chief_or_else_worker_0(monkeypatch, cluster, task, chief):
+    import json
+
+    from seqclf.distributed import cluster_spec
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {
+        "type": task[0], "index": task[1]}}))
+    spec = cluster_spec()
+    assert spec["chief"] is chief
+    assert spec["workers"] == sum(len(a) for a in cluster.values())
+
+
+@pytest.mark.parametrize("training, model, expected", [
+    ({"repeats": 3}, {}, "training.repeats must be 1 when training.distribute is "
+     "'multi_worker' (run each seed as its own command). Got 3 instead."),
+    ({"steps_per_execution": 4}, {}, "training.steps_per_execution must be 1 or 'auto' when "
+     "training.distribute is 'multi_worker'"),
+    ({}, {"stateful": True}, "model.stateful must be false when training.distribute is "
+     "'multi_worker'. Got True instead."),
+])
+def test_multi_worker_config_conflicts(training, model, expected):
+    with pytest.raises(SeqclfError) as info:
+        _cfg(model, training={"distribute": "multi_worker", **training})
+    assert expected in str(info.value)
+
+
+def test_distribute_lists_its_values():
+    with pytest.raises(SeqclfError, match="training.distribute must be one of: 'none', "
+                                          "'mirrored', 'multi_worker'"):
+        _cfg(training={"distribute": "multiworker"})
+
+
+def test_train_without_tf_config_is_a_one_line_error(monkeypatch, long_data):
+    from typer.testing import CliRunner
+
+    from seqclf.cli import app
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.delenv("SEQCLF_DEBUG", raising=False)
+    result = CliRunner().invoke(app, ["train", str(long_data / "tiny.yaml"), "--quiet",
+                                      "--set", "training.distribute=multi_worker"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith(f"error: {long_data / 'tiny.yaml'}: the TF_CONFIG environment "
+                                "variable must be JSON")
+    assert lines[-1].endswith("Got nothing instead.")
+
+
+def test_a_multi_worker_run_is_not_resumed(tmp_path):
+    from seqclf.config import validate_config
+    from seqclf.train import resume
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "INCOMPLETE").write_text("")
+    (run / "preprocessing.json").write_text("{}")
+    cfg = validate_config({"data": {"train": "x.csv"},
+                           "training": {"distribute": "multi_worker"}})
+    (run / "config.yaml").write_text(cfg.to_yaml())
+    with pytest.raises(SeqclfError, match=f"^{run}: a training.distribute 'multi_worker' run "
+                                          "cannot be resumed"):
+        resume(run)
