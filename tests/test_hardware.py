@@ -317,3 +317,45 @@ def test_a_multi_worker_run_is_not_resumed(tmp_path):
     with pytest.raises(SeqclfError, match=f"^{run}: a training.distribute 'multi_worker' run "
                                           "cannot be resumed"):
         resume(run)
+
+
+SHARDS = """
+import json, sys
+import numpy as np
+from seqclf.backend import set_seed
+from seqclf.distributed import _distributed, strategy
+strat = strategy()
+set_seed(0)
+ds = _distributed(strat, np.zeros((20, 1, 1), np.float32), np.arange(20), None, 8, True, 0)
+print(json.dumps([[int(v) for batch in ds for part in strat.experimental_local_results(batch[1])
+                   for v in part.numpy()] for epoch in range(2)]))
+"""
+
+
+def test_multi_worker_shuffled_epochs_split_the_data_between_workers(tmp_path):
+    """Each epoch, the workers' shares of the (reshuffled) data are disjoint and together
+    hold every sequence once: both draw the same order and keep different elements."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    addresses = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    env = {k: v for k, v in os.environ.items() if k != "SEQCLF_DEBUG"}
+    procs = [subprocess.Popen([sys.executable, "-c", SHARDS], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**env, "TF_CONFIG": _tf_config(addresses, i)})
+             for i in range(2)]
+    out = []
+    try:
+        out = [proc.communicate(timeout=120) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert all(proc.returncode == 0 for proc in procs), [err[-2000:] for _, err in out]
+    seen = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in out]
+    for epoch in range(2):
+        assert sorted(seen[0][epoch] + seen[1][epoch]) == list(range(20))
+    assert seen[0][0] != seen[0][1]  # reshuffled each epoch
