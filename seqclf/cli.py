@@ -169,7 +169,9 @@ def _train(config: Path | None, set_: list[str] | None, output_dir: Path, quiet:
         result = train_model(cfg, output_dir, progress=progress)
     _warn(result.warnings)
     _print_scores(result.evaluation)
-    typer.echo(f"run directory: {result.run_dir}")
+    # A multi-worker run's other workers train in a scratch directory deleted at the end.
+    typer.echo(f"run directory: {result.run_dir}" if result.run_dir.exists()
+               else "run directory: none on this worker (the chief writes the run)")
 
 
 def _train_repeats(cfg: Any, output_dir: Path, progress: Any, quiet: bool) -> None:

@@ -124,7 +124,7 @@ def worker_notes(distribute: str, where: str = "config") -> list[str]:
         return []
     return [f"this process is {spec['task_type']} {spec['task_index']} of a "
             f"{spec['workers']}-worker cluster, not the chief: the chief writes the run "
-            "directory, and this worker's scratch copy (below) is deleted."]
+            "directory, and this worker's scratch copy is deleted."]
 
 
 def strategy(where: str = "config") -> Any:

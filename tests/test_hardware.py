@@ -202,6 +202,8 @@ def test_multi_worker_two_local_processes_train_like_one_process(tmp_path):
     assert manifest["workers"] == 2 and manifest["replicas"] == 2
     assert not (tmp_path / "worker").exists() and list(scratch.iterdir()) == []
     assert "not the chief: the chief writes the run directory" in out["worker"][1]
+    assert "run directory: none on this worker" in out["worker"][0]
+    assert f"run directory: {run}" in out["chief"][0]
 
     single_run = next((tmp_path / "single").iterdir())
     assert json.loads((single_run / "manifest.json").read_text())["workers"] == 1
