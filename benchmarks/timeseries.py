@@ -2,6 +2,7 @@
 scikit-learn baselines, on synthetic problems of known difficulty.
 
     python benchmarks/timeseries.py            # the full table: about 20 minutes on 2 CPU cores
+    python benchmarks/timeseries.py --seeds 0 1 2 --lstm-seeds 3   # more seeds, longer
     python benchmarks/timeseries.py --quick    # smoke test: tiny problems, 2 epochs (a minute)
 
 The problems are generated locally and seeded (``seqclf.datasets.synthetic_series``, the
@@ -17,13 +18,17 @@ and training series; every problem's settings are printed in the report.
 Each problem is written as CSV and trained through the real seqclf path
 (``seqclf.train.train``, as ``seqclf train`` runs it) with:
 
-* ``lstm_fcn``: configs/timeseries/lstm_fcn.yaml (LSTM-FCN, the published settings);
+* ``lstm_fcn``: configs/timeseries/lstm_fcn.yaml (LSTM-FCN: the published settings with
+  half the filters);
 * ``conv_lstm``: configs/timeseries/conv_lstm.yaml (conv front-end, 64x downsampling, LSTM);
-* ``lstm_2x64``: the same config with a plain 2-layer LSTM (64 units each) as the model;
+* ``lstm_2x64``: the lstm_fcn config with a plain 2-layer LSTM (64 units each) as the model;
 
 all three with the shipped small-data training settings (per-sequence normalisation,
-validation split, early stopping, learning-rate reduction on plateau, balanced class
-weights) and the same epoch cap (``--epochs``, 40). Beside them, two scikit-learn
+random-crop augmentation, validation split, early stopping, learning-rate reduction on
+plateau, balanced class weights) and the same epoch cap (``--epochs``, 40). The families
+train once per ``--seeds`` entry (default 0 and 1) and the table gives the mean and each
+seed; the plain LSTM, the slowest model by far, trains with the first ``--lstm-seeds`` of
+them (default 1). Beside them, two scikit-learn
 baselines on the same split (z-normalised per sequence, as the models see it):
 1-nearest-neighbour on the raw series (Euclidean, zero-padded), and logistic regression
 on summary features (per channel: moments, quantiles, extremes and their positions,
@@ -99,7 +104,8 @@ def run_seqclf(model: str, files: dict[str, Path], spec: dict[str, Any], work: P
     return {"accuracy": result.evaluation.accuracy, "macro_f1": result.evaluation.macro_f1,
             "seconds": result.seconds, "fit_seconds": result.fit_seconds,
             "epochs": result.epochs_run, "parameters": metrics["parameters"],
-            "baseline": result.evaluation.baseline, "run_dir": str(result.run_dir)}
+            "baseline": result.evaluation.baseline, "run_dir": str(result.run_dir),
+            "seed": seed}
 
 
 def _padded(sequences: list, length: int):
@@ -135,6 +141,16 @@ def summary_features(sequences: list):
                  window.argmax(0) / n, window.argmin(0) / n]
         rows.append(np.concatenate(feats))
     return np.array(rows)
+
+
+def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One model's runs on one problem (one per training seed): means, and every run."""
+    mean = {key: sum(r[key] for r in runs) / len(runs)
+            for key in ("accuracy", "macro_f1", "seconds", "fit_seconds")}
+    return {**mean, "seeds": [r["seed"] for r in runs],
+            "per_seed": [r["accuracy"] for r in runs], "epochs": [r["epochs"] for r in runs],
+            "parameters": runs[0]["parameters"], "baseline": runs[0]["baseline"],
+            "runs": runs}
 
 
 def run_baseline(name: str, files: dict[str, Path], spec: dict[str, Any]) -> dict[str, Any]:
@@ -173,39 +189,56 @@ def run_baseline(name: str, files: dict[str, Path], spec: dict[str, Any]) -> dic
             "parameters": int(parameters)}
 
 
+def seeds_of(model: str, args: argparse.Namespace) -> list[int]:
+    """The training seeds a seqclf model runs with (the plain LSTM: ``--lstm-seeds``)."""
+    return args.seeds[: args.lstm_seeds] if model == "lstm_2x64" else args.seeds
+
+
+def _cell(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return "-"
+    if len(r.get("per_seed", [])) > 1:
+        return f"{r['accuracy']:.3f} ({', '.join(f'{a:.3f}' for a in r['per_seed'])})"
+    return f"{r['accuracy']:.3f}"
+
+
 def render(results: dict[str, dict[str, dict[str, Any]]], problems: dict[str, dict[str, Any]],
            args: argparse.Namespace, started: float) -> str:
     from seqclf.backend import versions
 
-    rows = [*MODELS, *BASELINES]
+    rows = [m for m in [*MODELS, *BASELINES] if m in args.models]
+    cap = f"at most {args.epochs} epochs"
+    n_test = next(iter(problems.values()))["test"]
+    seeds = ", ".join(map(str, args.seeds))
+    lstm = ", ".join(map(str, seeds_of("lstm_2x64", args)))
     lines = ["# Long time series: model families vs a plain LSTM and scikit-learn baselines", "",
              f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} on {machine()}. Total wall "
              f"time {(time.time() - started) / 60:.1f} min.", "",
              "Command: `" + " ".join(["python", *sys.argv]) + "`", "",
-             f"Every seqclf model: the shipped configs' training settings (per-sequence "
-             f"scaling, validation split 0.2, early stopping on validation accuracy with the "
-             f"best weights restored, learning rate halved on plateau, balanced class "
-             f"weights), at most {args.epochs} epochs.", "",
+             "Every seqclf model: the shipped configs' training settings (per-sequence "
+             "scaling, random-crop augmentation, validation split 0.2, early stopping on "
+             "validation accuracy with the best weights restored, learning rate halved on "
+             f"plateau, balanced class weights), {cap}.", "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()), "",
-             "Test accuracy (one training seed, "
-             f"{args.seed}; each problem's test set has {next(iter(problems.values()))['test']} "
-             "series, so one series is "
-             f"{100 / next(iter(problems.values()))['test']:.2f} points):", ""]
-    header = "| model | " + " | ".join(problems) + " | mean |"
-    lines += [header, "|" + "---|" * (len(problems) + 2)]
+             f"Test accuracy: mean over training seeds {seeds} for the families, seed(s) "
+             f"{lstm} for the plain LSTM (each seed in brackets); the scikit-learn "
+             f"baselines are deterministic. Each problem's test set has {n_test} series, "
+             f"so one series is {100 / n_test:.2f} points.", ""]
+    lines += ["| model | " + " | ".join(problems) + " | mean |",
+              "|" + "---|" * (len(problems) + 2)]
     for row in rows:
-        accs = [results.get(p, {}).get(row, {}).get("accuracy") for p in problems]
-        cells = [f"{a:.3f}" if a is not None else "-" for a in accs]
-        done = [a for a in accs if a is not None]
-        mean = f"{sum(done) / len(done):.3f}" if len(done) == len(accs) else "-"
-        lines.append(f"| {LABELS[row]} | " + " | ".join(cells) + f" | {mean} |")
-    baselines = [results.get(p, {}).get("lstm_fcn", {}).get("baseline") for p in problems]
+        found = [results.get(p, {}).get(row) for p in problems]
+        done = [r["accuracy"] for r in found if r is not None]
+        mean = f"{sum(done) / len(done):.3f}" if len(done) == len(found) else "-"
+        lines.append(f"| {LABELS[row]} | " + " | ".join(_cell(r) for r in found) + f" | {mean} |")
+    baselines = [next((r["baseline"] for r in results.get(p, {}).values()
+                       if r.get("baseline") is not None), None) for p in problems]
     lines.append("| majority class | " + " | ".join(f"{b:.3f}" if b is not None else "-"
                                                      for b in baselines) + " | |")
-    lines += ["", "Per problem: accuracy, macro-F1, wall time (seqclf: the whole run, reading "
-              "the CSVs to writing the run directory; in brackets the `model.fit` part), "
-              "epochs run (early stopping) and parameters (1-NN: the stored training values).",
-              ""]
+    lines += ["", "Per problem: accuracy and macro-F1 (means over the seeds), wall time per "
+              "run (seqclf: the whole run, reading the CSVs to writing the run directory; in "
+              "brackets the `model.fit` part), epochs run per seed (early stopping) and "
+              "parameters (1-NN: the stored training values).", ""]
     for name, spec in problems.items():
         settings = ", ".join(f"{k}={v}" for k, v in spec.items())
         seed = args.data_seed + list(PROBLEMS).index(name)
@@ -217,9 +250,9 @@ def render(results: dict[str, dict[str, dict[str, Any]]], problems: dict[str, di
             if r is None:
                 continue
             fit = f" ({r['fit_seconds']:.0f})" if r.get("fit_seconds") is not None else ""
-            lines.append(f"| {LABELS[row]} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | "
-                         f"{r['seconds']:.0f}{fit} | {r['epochs'] or '-'} | "
-                         f"{r['parameters']:,} |")
+            epochs = ", ".join(map(str, r["epochs"])) if r.get("epochs") else "-"
+            lines.append(f"| {LABELS[row]} | {_cell(r)} | {r['macro_f1']:.3f} | "
+                         f"{r['seconds']:.0f}{fit} | {epochs} | {r['parameters']:,} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -233,7 +266,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40,
                         help="epoch cap for every seqclf model (the shipped configs say 100; "
                         "40 keeps the whole benchmark near 20 minutes on 2 cores)")
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
+                        help="training seeds of the seqclf models")
+    parser.add_argument("--lstm-seeds", type=int, default=1,
+                        help="how many of --seeds the plain LSTM runs (the slowest model, "
+                        "at chance level; default 1 keeps the benchmark under 25 minutes)")
     parser.add_argument("--data-seed", type=int, default=1, help="generator seed")
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "runs" / "timeseries")
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "results" / "timeseries.md")
@@ -255,11 +292,12 @@ def main() -> None:
         for model in args.models:
             t = time.time()
             if model in MODELS:
-                r = run_seqclf(model, files, spec, args.work / stamp / name, args.epochs, args.seed)
+                r = pooled([run_seqclf(model, files, spec, args.work / stamp / name,
+                                       args.epochs, s) for s in seeds_of(model, args)])
             else:
                 r = run_baseline(model, files, spec)
             results[name][model] = r
-            print(f"{name:20s} {model:16s} accuracy {r['accuracy']:.3f}  "
+            print(f"{name:20s} {model:16s} accuracy {_cell(r)}  "
                   f"{time.time() - t:6.1f} s  epochs {r['epochs']}", flush=True)
             args.results.parent.mkdir(parents=True, exist_ok=True)
             args.results.write_text(json.dumps({"problems": problems, "results": results,

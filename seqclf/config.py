@@ -343,6 +343,12 @@ class TrainingConfig(Section):
     early_stopping: EarlyStoppingConfig | None = None
     reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = None
     class_weight: Literal["none", "balanced"] = "none"
+    # Window slicing (Le Guennec et al., 2016): in training, every batch sees each numeric
+    # sequence cut to a random window of this share of its real steps (evaluation and
+    # prediction see whole sequences). Small sets of long series are overfitted within a
+    # few epochs; random windows show the model the pattern at new positions and widths
+    # every epoch. 1.0: off.
+    random_crop: float = Field(1.0, gt=0.0, le=1.0)
     shuffle: bool = True
     tensorboard: bool = True
     backend: Literal["auto", "tensorflow", "jax", "torch"] = "auto"
@@ -439,6 +445,9 @@ class Config(Section):
                 raise _invalid(f"training.{key}.monitor", "'loss' or 'accuracy' when "
                                "training.validation_split is 0 (or set a validation_split)",
                                callback.monitor)
+        if self.model.embedding is not None and self.training.random_crop < 1.0:
+            raise _invalid("training.random_crop", "1.0 (off) when model.embedding is set "
+                           "(it crops numeric series only)", self.training.random_crop)
         if self.model.embedding is not None and self.data.scaling != "none":
             raise _invalid("data.scaling", "'none' when model.embedding is set (token ids "
                            "are not scaled)", self.data.scaling)

@@ -37,6 +37,10 @@ explicitly and padded steps never change a prediction:
 * :class:`ZeroMasked` zeroes padded steps and drops the mask before the dimension
   shuffle, so padded steps add nothing to the transposed recurrent branch.
 
+Augmentation. :class:`RandomCrop` (``training.random_crop`` < 1, any family) sits before
+the Masking layer and, in training only, cuts each sequence to a random window of its
+real steps, re-padded so that the mask covers exactly the window.
+
 The custom layers are registered Keras serializables (package ``seqclf``), so models load
 with ``safe_mode=True``; import this module (``seqclf.runs`` does) before loading one.
 It imports Keras, so import it only after the backend is chosen.
@@ -142,6 +146,68 @@ class ZeroMasked(keras.layers.Layer):
 
     def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
         return None
+
+
+@keras.saving.register_keras_serializable(package="seqclf")
+class RandomCrop(keras.layers.Layer):
+    """Window slicing (Le Guennec et al., 2016): in training, each sequence is replaced by
+    a random window of its real steps; in inference the layer passes its input through.
+
+    It sits before the Masking layer and works on the padded array: the real steps (a
+    prefix for post padding, a suffix for pre padding; a step is padding when every
+    feature equals ``pad_value``) are cut to a window of ``ceil(fraction * length)``
+    steps at a uniformly random start, moved to where the sequence's real steps start,
+    and the rest is filled with ``pad_value`` again, so the mask the next layer derives
+    covers exactly the window. Every batch gets new windows.
+
+    Args:
+        fraction: Share of each sequence's real steps kept, in (0, 1].
+        pad_value: The value of padded steps (the preprocessor's).
+        padding: ``post`` or ``pre``: where the padding is.
+        seed: Seed of the window draws.
+    """
+
+    def __init__(self, fraction: float, pad_value: float, padding: str = "post",
+                 seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], not {fraction!r}")
+        if padding not in ("post", "pre"):
+            raise ValueError(f"padding must be 'post' or 'pre', not {padding!r}")
+        self.fraction = float(fraction)
+        self.pad_value = float(pad_value)
+        self.padding = padding
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        if not training or self.fraction >= 1.0:
+            return inputs
+        x = ops.flip(inputs, axis=1) if self.padding == "pre" else inputs  # now post padded
+        steps = ops.shape(x)[1]
+        position = ops.arange(steps, dtype="int32")
+        real = ops.any(ops.not_equal(x, self.pad_value), axis=-1)
+        # the real length is up to the last real step (a real step may equal pad_value in
+        # some features, but never in all: Preprocessor.transform checks that)
+        length = ops.max(ops.where(real, position[None, :] + 1, 0), axis=1)
+        window = ops.maximum(1, ops.cast(ops.ceil(self.fraction * ops.cast(length, "float32")),
+                                         "int32"))
+        draw = keras.random.uniform(ops.shape(length), seed=self.seed_generator)
+        start = ops.cast(ops.floor(draw * ops.cast(length - window + 1, "float32")), "int32")
+        start = ops.minimum(start, length - window)  # draw < 1, but float rounding
+        index = ops.minimum(start[:, None] + position[None, :], steps - 1)
+        out = ops.take_along_axis(x, index[:, :, None], axis=1)
+        keep = position[None, :] < window[:, None]
+        out = ops.where(keep[:, :, None], out, ops.full_like(out, self.pad_value))
+        return ops.flip(out, axis=1) if self.padding == "pre" else out
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "fraction": self.fraction, "pad_value": self.pad_value,
+                "padding": self.padding, "seed": self.seed}
 
 
 # Keras's default (0.99) averages the batch statistics used at inference over about 100

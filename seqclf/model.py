@@ -43,7 +43,13 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
     else:
         inputs = k.Input(shape=(prep.max_length, prep.n_features), batch_size=batch_size,
                          name="sequences")
-        x = layers.Masking(mask_value=prep.pad_value, name="masking")(inputs) if m.masking else inputs
+        x = inputs
+        if cfg.training.random_crop < 1.0:  # a training-only augmentation, before masking
+            from seqclf import families
+
+            x = families.RandomCrop(cfg.training.random_crop, prep.pad_value, prep.padding,
+                                    seed=cfg.training.seed, name="random_crop")(x)
+        x = layers.Masking(mask_value=prep.pad_value, name="masking")(x) if m.masking else x
     if m.family == "recurrent":
         x = recurrent_stack(k, m, x)
     else:  # imported only now: it defines Keras layers, so Keras's backend must be chosen

@@ -219,6 +219,74 @@ def test_cudnn_reasons_know_the_dimension_shuffle_has_no_mask():
     assert any("padding" in r for r in cudnn_reasons(conv))
 
 
+# --- random crop (window slicing) ----------------------------------------------------
+
+
+def test_random_crop_config_is_validated():
+    assert make_cfg().training.random_crop == 1.0  # off unless asked for
+    for bad in (0.0, 1.5):
+        with pytest.raises(SeqclfError) as info:
+            make_cfg(training={"random_crop": bad})
+        assert str(info.value) == (f"config: training.random_crop must be > 0 and <= 1. "
+                                   f"Got {bad} instead.")
+    with pytest.raises(SeqclfError) as info:
+        make_cfg({"embedding": {"input_dim": 5, "output_dim": 2}}, training={"random_crop": 0.5})
+    assert str(info.value) == ("config: training.random_crop must be 1.0 (off) when "
+                               "model.embedding is set (it crops numeric series only). "
+                               "Got 0.5 instead.")
+
+
+@pytest.mark.parametrize("padding", ["post", "pre"])
+def test_random_crop_takes_a_window_of_the_real_steps_in_training_only(keras, padding):
+    from seqclf.families import RandomCrop
+
+    lengths, t = (10, 7, 1, 4), 12
+    x = np.full((len(lengths), t, 2), MASK_VALUE, dtype="float32")
+    for i, n in enumerate(lengths):  # step j holds (j + 1, 0): a real step may hold a 0
+        real = np.c_[np.arange(1.0, n + 1), np.zeros(n)]
+        x[i, slice(None, n) if padding == "post" else slice(t - n, None)] = real
+    layer = RandomCrop(0.5, MASK_VALUE, padding, seed=3)
+    assert np.array_equal(np.asarray(layer(x, training=False)), x)  # evaluation, prediction
+    assert np.array_equal(np.asarray(layer(x)), x)
+    draws = [np.asarray(layer(x, training=True)) for _ in range(8)]
+    for out in draws:
+        for i, n in enumerate(lengths):
+            window = -(-n // 2)  # ceil(0.5 * n) steps kept, where the real steps start
+            kept = out[i, :window] if padding == "post" else out[i, t - window:]
+            rest = out[i, window:] if padding == "post" else out[i, : t - window]
+            assert (rest == MASK_VALUE).all()  # everything else is padding, so masked
+            assert (kept[:, 1] == 0).all()
+            start = kept[0, 0]  # a contiguous run of the sequence's own steps
+            np.testing.assert_array_equal(kept[:, 0], np.arange(start, start + window))
+            assert 1 <= start <= n - window + 1
+    starts = {tuple(out[0, :5, 0] if padding == "post" else out[0, t - 5:, 0]) for out in draws}
+    assert len(starts) > 1  # new windows each batch
+
+
+def test_random_crop_changes_training_inputs_only(keras, tmp_path):
+    """The crop layer is in the model and saved with it; outside training the model
+    predicts exactly as the same weights without it, whatever the padded length."""
+    from seqclf.runs import save_model
+
+    ss = make_set(lengths=LENGTHS, seed=7)
+    model_cfg = FAMILIES["conv_recurrent"]
+    plain, prep = build(make_cfg(model_cfg, data={"max_length": 9}), ss)
+    cropped, _ = build(make_cfg(model_cfg, data={"max_length": 9},
+                                training={"random_crop": 0.6}), ss)
+    assert cropped.get_layer("random_crop").fraction == pytest.approx(0.6)
+    cropped.set_weights(plain.get_weights())  # the crop layer has no weights
+    x, _ = prep.transform(ss)
+    expected = np.asarray(plain(x, training=False))
+    np.testing.assert_allclose(np.asarray(cropped(x, training=False)), expected, atol=1e-6)
+    np.testing.assert_allclose(cropped.predict(x, verbose=0), expected, atol=1e-6)
+    save_model(tmp_path / "model.keras", cropped)
+    loaded = keras.saving.load_model(tmp_path / "model.keras", compile=False, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)
+    # in training the inputs differ (last: a training call moves batch norm's averages)
+    assert not np.allclose(np.asarray(cropped(x, training=True)),
+                           np.asarray(plain(x, training=True)), atol=1e-4)
+
+
 # --- save / load ---------------------------------------------------------------------
 
 
