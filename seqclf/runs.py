@@ -87,6 +87,17 @@ def save_model(path: Path, model: Any) -> None:
     _atomic(path, model.save, suffix=".keras")
 
 
+def write_arrays(path: Path, arrays: list[Any]) -> None:
+    """Save numpy arrays atomically as an ``.npz`` file (``arr_0``, ``arr_1``, ...)."""
+    import numpy as np
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
+            np.savez(fh, *arrays)
+
+    _atomic(path, write)
+
+
 def save_figure(path: Path, figure: Any) -> None:
     """Save a matplotlib figure atomically as PNG, then free it."""
     import matplotlib.pyplot as plt

@@ -299,11 +299,11 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
 
     k = keras()
     set_seed(cfg.training.seed)
-    initial_epoch = 0
+    initial_epoch, saved_state = 0, {}
     with hardware.strategy.scope() if hardware.strategy else contextlib.nullcontext():
         restored = _load_checkpoint(k, checkpoint) if checkpoint is not None else None
         if restored is not None:
-            model, initial_epoch = restored
+            model, initial_epoch, saved_state = restored
         else:
             model = build_model(cfg, d.prep)
     t = cfg.training
@@ -323,7 +323,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     if t.reduce_lr_on_plateau is not None:  # first: it logs the rate history.csv records
         callbacks.insert(0, k.callbacks.ReduceLROnPlateau(**t.reduce_lr_on_plateau.model_dump()))
     if checkpoint is not None:
-        callbacks.append(_checkpointer(k, checkpoint))
+        callbacks.append(_checkpointer(k, checkpoint, callbacks, saved_state))
     if progress is not None:
         progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size))
         callbacks.append(_progress_callback(k, progress))
@@ -354,35 +354,71 @@ CHECKPOINT_STATE = "state.json"
 CHECKPOINT_SECONDS = 10.0
 
 
-def _checkpointer(k: Any, folder: Path) -> Any:
-    """Saves the whole model (weights and optimizer state) and the epoch count at epoch
-    ends (see CHECKPOINT_SECONDS), atomically, model first: the state file never names an
-    epoch not saved."""
+CHECKPOINT_BEST_WEIGHTS = "best_weights.npz"
+# What early stopping and the plateau schedule count across epochs: a resumed run carries
+# on counting (patience, best value, best weights) instead of starting afresh.
+RESUMABLE = {"EarlyStopping": ("wait", "best", "best_epoch"),
+             "ReduceLROnPlateau": ("wait", "best", "cooldown_counter")}
+
+
+def _checkpointer(k: Any, folder: Path, callbacks: list[Any], saved: dict[str, Any]) -> Any:
+    """Saves the whole model (weights and optimizer state), the epoch count and the
+    counters of ``callbacks`` (see RESUMABLE) at epoch ends (see CHECKPOINT_SECONDS),
+    atomically, state file last: it never names an epoch or weights not saved. Restores
+    the counters from ``saved`` (a loaded state file) when training begins.
+
+    It must come after ``callbacks`` in the list given to fit: their ``on_train_begin``
+    resets the counters that it then restores, and their ``on_epoch_end`` updates them
+    before it saves.
+    """
+    tracked = [c for c in callbacks if type(c).__name__ in RESUMABLE]
 
     class Checkpoint(k.callbacks.Callback):
-        saved: float | None = None
+        written: float | None = None
+
+        def on_train_begin(self, logs: Any = None) -> None:
+            for cb in tracked:
+                name = type(cb).__name__
+                for attr, value in saved.get("callbacks", {}).get(name, {}).items():
+                    setattr(cb, attr, value)
+                if name == "EarlyStopping" and saved.get("best_weights"):
+                    with np.load(folder / CHECKPOINT_BEST_WEIGHTS) as data:
+                        cb.best_weights = [data[f"arr_{i}"] for i in range(len(data.files))]
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            if self.saved is not None and time.monotonic() - self.saved < CHECKPOINT_SECONDS:
+            if self.written is not None and time.monotonic() - self.written < CHECKPOINT_SECONDS:
                 return
             folder.mkdir(exist_ok=True)
             runs.save_model(folder / CHECKPOINT_MODEL, self.model)
-            runs.write_json(folder / CHECKPOINT_STATE, {"epoch": epoch + 1})
-            self.saved = time.monotonic()
+            state: dict[str, Any] = {"epoch": epoch + 1, "callbacks": {}, "best_weights": False}
+            for cb in tracked:
+                name = type(cb).__name__
+                state["callbacks"][name] = {a: _plain(getattr(cb, a)) for a in RESUMABLE[name]}
+                if getattr(cb, "best_weights", None) is not None:
+                    runs.write_arrays(folder / CHECKPOINT_BEST_WEIGHTS, cb.best_weights)
+                    state["best_weights"] = True
+            runs.write_json(folder / CHECKPOINT_STATE, state)
+            self.written = time.monotonic()
 
     return Checkpoint()
 
 
-def _load_checkpoint(k: Any, folder: Path) -> tuple[Any, int] | None:
-    """The model and epoch count of an interrupted fit, or None when there is none."""
+def _plain(value: Any) -> Any:
+    """A callback counter as JSON: numpy scalars become Python numbers."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _load_checkpoint(k: Any, folder: Path) -> tuple[Any, int, dict[str, Any]] | None:
+    """The model, epoch count and saved state of an interrupted fit, or None when there
+    is none."""
     import json
 
     state, model = folder / CHECKPOINT_STATE, folder / CHECKPOINT_MODEL
     if not (state.exists() and model.exists()):
         return None
     try:
-        epoch = int(json.loads(state.read_text(encoding="utf-8"))["epoch"])
-        return k.saving.load_model(model, safe_mode=True), epoch
+        saved = json.loads(state.read_text(encoding="utf-8"))
+        return k.saving.load_model(model, safe_mode=True), int(saved["epoch"]), saved
     except Exception as exc:  # a checkpoint cut short by the interruption itself
         raise SeqclfError(f"{folder}: the checkpoint cannot be read ({type(exc).__name__}). "
                           "Start a new run.") from None

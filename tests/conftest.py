@@ -125,6 +125,14 @@ LONG_RUN_CONFIG = {
 
 
 @pytest.fixture(scope="session")
+def keras():
+    """The Keras module on seqclf's configured backend (imports it: use only where needed)."""
+    from seqclf.backend import keras as get_keras
+
+    return get_keras()
+
+
+@pytest.fixture(scope="session")
 def long_data(tmp_path_factory) -> Path:
     """A folder with train.csv (150 long-layout sequences) and a config next to it."""
     folder = tmp_path_factory.mktemp("long_data")

@@ -403,13 +403,6 @@ def test_scientific_notation_learning_rate(tmp_path):
 # --- the static Keras name lists stay in step with Keras ----------------------------
 
 
-@pytest.fixture(scope="module")
-def keras():
-    from seqclf.backend import keras as get_keras
-
-    return get_keras()
-
-
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_activation_names_resolve_in_keras(keras, name):
     assert callable(keras.activations.get(name))

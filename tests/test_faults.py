@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -103,3 +102,38 @@ def test_a_model_file_that_would_run_code_is_refused(tmp_path):
 def test_resume_refuses_a_directory_that_is_not_an_interrupted_run(tmp_path):
     with pytest.raises(SeqclfError, match="is not an unfinished seqclf run"):
         resume(tmp_path)
+
+
+def test_checkpoint_carries_early_stopping_and_plateau_counters_into_a_resumed_fit(
+        tmp_path, keras):
+    """Resuming continues patience, best value and best weights; it does not restart them."""
+    import numpy as np
+
+    from seqclf.train import CHECKPOINT_BEST_WEIGHTS, _checkpointer, _load_checkpoint
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=9, restore_best_weights=True)
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=4, cooldown=3)
+    saver = _checkpointer(keras, tmp_path, [plateau, stop], {})
+    for cb in (plateau, stop, saver):
+        cb.set_model(model)
+        cb.on_train_begin()
+    stop.wait, stop.best, stop.best_epoch = 6, np.float32(0.25), 2
+    stop.best_weights = [w + 1.0 for w in model.get_weights()]
+    plateau.wait, plateau.best, plateau.cooldown_counter = 2, 0.5, 1
+    saver.on_epoch_end(8)
+    assert (tmp_path / CHECKPOINT_BEST_WEIGHTS).is_file()
+
+    _, epoch, saved = _load_checkpoint(keras, tmp_path)
+    assert epoch == 9
+    stop2 = keras.callbacks.EarlyStopping(monitor="loss", patience=9, restore_best_weights=True)
+    plateau2 = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=4, cooldown=3)
+    restorer = _checkpointer(keras, tmp_path, [plateau2, stop2], saved)
+    for cb in (plateau2, stop2, restorer):  # fit's order: theirs reset, then restored
+        cb.set_model(model)
+        cb.on_train_begin()
+    assert (stop2.wait, stop2.best, stop2.best_epoch) == (6, 0.25, 2)
+    assert (plateau2.wait, plateau2.best, plateau2.cooldown_counter) == (2, 0.5, 1)
+    for restored, original in zip(stop2.best_weights, stop.best_weights):
+        np.testing.assert_array_equal(restored, original)

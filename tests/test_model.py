@@ -13,13 +13,6 @@ from seqclf.data import MASK_VALUE, Preprocessor, SequenceSet
 from seqclf.errors import SeqclfError
 
 
-@pytest.fixture(scope="module")
-def keras():
-    from seqclf.backend import keras as get_keras
-
-    return get_keras()
-
-
 def make_set(lengths=(3, 5, 7, 2), features=2, seed=0, labels=None, tokens=None):
     rng = np.random.default_rng(seed)
     if tokens:
