@@ -357,11 +357,11 @@ class TrainingConfig(Section):
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"
     require_cudnn: bool = False
     mixed_precision: bool = False
-    # auto: Keras's own choice. On TensorFlow that is no XLA (seqclf's deterministic ops
-    # rule it out; `true` still compiles with XLA), on JAX XLA, on torch eager. XLA is not
-    # the TensorFlow default because on a CPU it only pays for small layers (1.2-1.8x
-    # faster at 50 units, 2x slower at 128) and costs a 3-6 s compile and 150-300 MB per
-    # process: docs/results/performance.md.
+    # auto: on TensorFlow without a GPU, XLA for plain recurrent stacks of <= 64 units
+    # trained for >= 50 epochs (1.6x faster epochs at 50 units on a CPU, slower at 128, a
+    # 3-6 s compile: seqclf.model.resolve_jit_compile, docs/results/performance.md);
+    # elsewhere Keras's own choice (XLA on JAX, eager on torch, off on a TensorFlow GPU
+    # under seqclf's deterministic ops). `true` compiles with XLA on TensorFlow anyway.
     jit_compile: Union[bool, Literal["auto"]] = "auto"
     # Batches per compiled call: fewer Python round trips per epoch, the same arithmetic
     # (bit-identical loss histories on TensorFlow and JAX in benchmarks/performance.py).

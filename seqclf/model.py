@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from seqclf.backend import compile_model, keras
+from seqclf.backend import compile_model, devices, keras
 from seqclf.config import CELLS, Config, ModelConfig, OptimizerConfig, single_step_only
 from seqclf.data import Preprocessor
 from seqclf.errors import SeqclfError, did_you_mean, must_be
@@ -69,10 +69,32 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
     why = single_step_only(backend, cfg.training.distribute)
     if why and steps > 1:  # the backend came from KERAS_BACKEND, after validation
         raise must_be(cfg.source, "training.steps_per_execution", f"1 or 'auto' {why}", steps)
+    gpu = cfg.training.device != "cpu" and bool(devices())
     compile_model(model, optimizer=make_optimizer(cfg.optimizer, cfg.source),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=cfg.training.jit_compile, steps_per_execution=steps)
+                  jit_compile=resolve_jit_compile(cfg, backend, gpu), steps_per_execution=steps)
     return model
+
+
+# training.jit_compile: auto on TensorFlow without a GPU. In benchmarks/performance.py
+# XLA made the tutorial's LSTM(50) and 2 x LSTM(50) epochs about 1.6x faster on a CPU and
+# the 2 x LSTM(128) epochs slower, and it compiles for 3-6 s per run: a few hundred
+# batches to earn back. So it is on for small recurrent stacks in long runs only.
+XLA_MAX_UNITS = 64
+XLA_MIN_EPOCHS = 50
+
+
+def resolve_jit_compile(cfg: Config, backend: str, gpu: bool) -> bool | str:
+    """``training.jit_compile`` with ``auto`` decided where seqclf has evidence: on
+    TensorFlow without a GPU, XLA for a plain recurrent stack of at most XLA_MAX_UNITS
+    units per layer trained for at least XLA_MIN_EPOCHS epochs on one device. Elsewhere
+    ``auto`` stays Keras's own choice (XLA on JAX; on a TensorFlow GPU Keras keeps it off
+    under seqclf's deterministic ops)."""
+    t, m = cfg.training, cfg.model
+    if t.jit_compile != "auto" or backend != "tensorflow" or gpu:
+        return t.jit_compile
+    return (m.family == "recurrent" and max(m.layer_units()) <= XLA_MAX_UNITS
+            and t.epochs >= XLA_MIN_EPOCHS and t.distribute == "none")
 
 
 def recurrent_stack(k: Any, m: ModelConfig, x: Any) -> Any:

@@ -68,6 +68,26 @@ def test_jit_compile_takes_true_false_or_auto(value):
         _cfg(training={"jit_compile": value})
 
 
+
+@pytest.mark.parametrize("model, training, backend, gpu, expected", [
+    ({"units": 50}, {"epochs": 200}, "tensorflow", False, True),  # the tutorial's LSTM(50)
+    ({"units": [50, 50]}, {"epochs": 50}, "tensorflow", False, True),
+    ({"units": [64, 128]}, {"epochs": 200}, "tensorflow", False, False),  # a wide layer
+    ({"units": 50}, {"epochs": 49}, "tensorflow", False, False),  # too short to repay XLA
+    ({"units": 50}, {"epochs": 200}, "tensorflow", True, "auto"),  # GPU: Keras decides
+    ({"units": 50}, {"epochs": 200}, "jax", False, "auto"),
+    ({"units": 50, "family": "conv_recurrent"}, {"epochs": 200}, "tensorflow", False, False),
+    ({"units": 50}, {"epochs": 200, "distribute": "mirrored"}, "tensorflow", False, False),
+    ({"units": 50}, {"epochs": 200, "jit_compile": False}, "tensorflow", False, False),
+    ({"units": 256}, {"epochs": 5, "jit_compile": True}, "tensorflow", False, True),
+])
+def test_jit_compile_auto_is_xla_for_small_long_runs_on_a_tensorflow_cpu(
+        model, training, backend, gpu, expected):
+    from seqclf.model import resolve_jit_compile
+
+    assert resolve_jit_compile(_cfg(model=model, training=training), backend, gpu) is expected
+
+
 MIRRORED = """
 import json, sys
 import tensorflow as tf
@@ -361,3 +381,24 @@ def test_multi_worker_shuffled_epochs_split_the_data_between_workers(tmp_path):
     for epoch in range(2):
         assert sorted(seen[0][epoch] + seen[1][epoch]) == list(range(20))
     assert seen[0][0] != seen[0][1]  # reshuffled each epoch
+
+
+def test_auto_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
+    """auto picks XLA for a long run of a small LSTM on this CPU; under seqclf's
+    deterministic ops it still compiles with XLA, and the same seed gives the same losses."""
+    from seqclf.backend import set_seed
+    from seqclf.config import load_config
+    from seqclf.model import build_model
+    from seqclf.train import prepare, setup_hardware
+
+    cfg = load_config(long_data / "tiny.yaml", ["training.epochs=60"])
+    d = prepare(cfg)
+    setup_hardware(cfg)
+    losses = []
+    for _ in range(2):
+        set_seed(cfg.training.seed)
+        model = build_model(cfg, d.prep)
+        assert model.jit_compile is True
+        history = model.fit(d.x_train, d.y_train, batch_size=16, epochs=2, verbose=0)
+        losses.append(history.history["loss"])
+    assert losses[0] == losses[1]
