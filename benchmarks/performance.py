@@ -62,26 +62,30 @@ CSV_STEPS = 200
 VARIANTS: dict[str, list[str]] = {
     "seqclf default": [],
     "seqclf no XLA": ["training.jit_compile=false"],
-    "seqclf spe 1, no XLA (old default)": ["training.steps_per_execution=1",
-                                           "training.jit_compile=false"],
+    "seqclf XLA, spe 1": ["training.steps_per_execution=1"],
+    "seqclf spe 32, no XLA (previous default)": ["training.jit_compile=false",
+                                                 "training.steps_per_execution=32"],
     "seqclf jit": ["training.jit_compile=true"],
     "seqclf jax": ["training.backend=jax"],
     "seqclf jax, spe 1": ["training.backend=jax", "training.steps_per_execution=1"],
     "seqclf torch": ["training.backend=torch"],
     "seqclf jax + unroll": ["training.backend=jax", "model.unroll=true"],
 }
-OLD_DEFAULT, NO_XLA = "seqclf spe 1, no XLA (old default)", "seqclf no XLA"
+PREVIOUS = "seqclf spe 32, no XLA (previous default)"
+# Pairs that differ only in steps_per_execution: their losses must be bit-identical.
+SAME_ARITHMETIC = [("seqclf default", "seqclf XLA, spe 1"), ("seqclf jax", "seqclf jax, spe 1"),
+                   ("seqclf default", PREVIOUS)]
 # Left out by default: jax + unroll (XLA compiles the unrolled 49-step graph for 2-6
 # minutes per process, 200 steps take longer than the job limit, and the epochs come out
 # slower); the torch backend beyond the single LSTM (Keras runs the LSTM as a Python loop
 # of per-step torch ops on a CPU: 10-30x slower, minutes per job); "seqclf jit" on the
-# blog shapes, where the default already compiles with XLA.
+# blog shapes, where the default compiles with XLA already.
 DEFAULT_VARIANTS = {
-    "blog_lstm": ["seqclf default", NO_XLA, OLD_DEFAULT, "seqclf jax", "seqclf jax, spe 1",
-                  "seqclf torch"],
-    "blog_stacked_lstm": ["seqclf default", NO_XLA, OLD_DEFAULT, "seqclf jax",
-                          "seqclf jax, spe 1"],
-    "large": ["seqclf default", OLD_DEFAULT, "seqclf jit", "seqclf jax", "seqclf jax, spe 1"],
+    "blog_lstm": ["seqclf default", "seqclf XLA, spe 1", "seqclf no XLA", "seqclf jax",
+                  "seqclf jax, spe 1", "seqclf torch"],
+    "blog_stacked_lstm": ["seqclf default", "seqclf XLA, spe 1", "seqclf no XLA",
+                          "seqclf jax", "seqclf jax, spe 1"],
+    "large": ["seqclf default", PREVIOUS, "seqclf jit", "seqclf jax", "seqclf jax, spe 1"],
 }
 
 
@@ -401,14 +405,12 @@ _TORCH_LIMIT = (
     "Keras 3 backend offers.")
 LIMITS: dict[str, str] = {
     "default-blog_stacked_lstm": (
-        "On TensorFlow a 2 x LSTM(50) epoch is mostly TensorFlow's per-op dispatch inside the "
-        "while loop (49 steps x 2 layers, forward and backward); steps_per_execution removes "
-        "only the per-batch Python round trip. XLA removes the dispatch (the 'seqclf jit' "
-        "row) but costs 150-350 MB more peak memory (over the memory target) and a compile "
-        "per run, and is slower on larger layers (larger shape), so it stays opt-in: "
-        "`training.jit_compile: true`, or `training.backend: jax`."),
+        "On TensorFlow without a GPU a 2 x LSTM(50) epoch is mostly per-op dispatch inside "
+        "the recurrent while loop (49 steps x 2 layers, forward and backward). The default "
+        "compiles it with XLA (see 'seqclf no XLA' for the same run without); what is left "
+        "is XLA's own per-iteration cost of the loop. `training.backend: jax` is faster."),
     "default-blog_lstm": (
-        "See the 2 x LSTM(50) row: without XLA, TensorFlow's per-op dispatch bounds it."),
+        "See the 2 x LSTM(50) row: the recurrent loop's per-step cost bounds it."),
     "default-large": (
         "At 2 x LSTM(128) the epoch is TensorFlow's own matmuls, the same in both scripts; "
         "seqclf adds the Masking layer (padded steps are masked by default; the plain script "
@@ -416,8 +418,12 @@ LIMITS: dict[str, str] = {
     "torch-blog_lstm": _TORCH_LIMIT,
     "torch-blog_stacked_lstm": _TORCH_LIMIT,
     "torch-large": _TORCH_LIMIT.replace("At 50 units that per-step overhead is the epoch. ", ""),
-    "memory": ("TensorFlow alone is about 800 MB resident after import, the same for both; "
-               "the rest is seqclf's plots, model files and TensorBoard writer."),
+    "memory": ("TensorFlow alone is about 780 MB resident after import (pandas, "
+               "scikit-learn and matplotlib add under 10 MB), the same for both. XLA, the "
+               "default for this model, adds 100-250 MB (its compiler and program: compare "
+               "the 'seqclf no XLA' row); the rest is seqclf's data frames, evaluation, "
+               "plots, model files and TensorBoard writer. `training.jit_compile: false` "
+               "trades the speed-up for that memory."),
     "csv": ("The parse (pandas's C parser, ids and labels kept as exact text) is about "
             "read_csv's own time; the rest is grouping 1M rows by id, checking steps and "
             "labels, and padding."),
@@ -591,13 +597,14 @@ def render(results: dict) -> str:
                   f"{max(loads):.1f}) on {os.cpu_count()} cores (other work on the same "
                   "machine), which is why the spreads are wide and why jobs were interleaved.",
                   ""]
-    same, pairs = same_losses(results.get("training", []), NO_XLA, OLD_DEFAULT)
+    counts = [same_losses(results.get("training", []), a, b) for a, b in SAME_ARITHMETIC]
+    same, pairs = sum(c[0] for c in counts), sum(c[1] for c in counts)
     if pairs:
-        lines += [f"Same results: steps_per_execution 32 and 1 (both without XLA) gave "
+        lines += [f"Same results: jobs that differ only in steps_per_execution (32 or 1) gave "
                   f"bit-identical losses in every epoch in {same} of {pairs} same-seed pairs. "
                   "XLA fuses operations and so rounds differently: its effect on what is "
-                  "learned is in the accuracy columns (default against no XLA, same seeds).",
-                  ""]
+                  "learned is in the accuracy columns ('seqclf default' against 'seqclf no "
+                  "XLA', same seeds).", ""]
     for shape in SHAPES:
         table = t.get(shape)
         if not table:
@@ -700,31 +707,43 @@ def render(results: dict) -> str:
 NOTES: list[str] = [
     "## What changed in seqclf, and the evidence",
     "",
-    "- **`training.steps_per_execution: auto`** (the new default; it was 1): 32 batches per "
-    "compiled call, or 1 where Keras allows only one (the torch backend, and "
-    "`training.distribute: mirrored`, where Keras 3.15's multi-step loop fails). The "
-    "arithmetic is the same (the 'Same results' line above); the 'seqclf spe 1 (old "
-    "default)' rows are the previous default.",
+    "- **`training.jit_compile: auto` = XLA on a TensorFlow CPU for small recurrent stacks "
+    "in long runs** (new; it was off): every recurrent layer at most 64 units, at least 50 "
+    "epochs, one device, `family: recurrent` (`seqclf.model.resolve_jit_compile`). An "
+    "LSTM(50) epoch is mostly TensorFlow's per-op dispatch inside the recurrent while loop, "
+    "which XLA compiles away (compare 'seqclf default' with 'seqclf no XLA', same seeds); "
+    "at 2 x LSTM(128) XLA was slower in every earlier run (the 'seqclf jit' row of the "
+    "larger shape), and it compiles for 3-6 s per run (the first-epoch column), so short "
+    "runs and wider layers keep TensorFlow's own kernels. XLA costs peak memory (the memory "
+    "table). The shipped tutorial configs run 200 epochs, so they get XLA; the benchmark "
+    "runs fewer epochs of them and applies the choice seqclf makes for the shipped count.",
+    "- **`training.steps_per_execution: auto`**: 32 batches per compiled call on JAX and on "
+    "TensorFlow with XLA, else 1 (and 1 where Keras allows only one: the torch backend, "
+    "`training.distribute: mirrored` or `multi_worker`). The arithmetic is the same (the "
+    "'Same results' line above). The previous default was 32 on TensorFlow without XLA too "
+    "(the 'previous default' row of the larger shape): there it made 2 x LSTM(128) epochs "
+    "about 1.4x slower than 1 in the run before this one, and gained little on the 50-unit "
+    "models, which now get XLA.",
     "- **Checkpoints at most every 10 s** (`CHECKPOINT_SECONDS` in `seqclf/train.py`): the "
     "checkpoint `--resume` restarts from saved the whole model after every epoch, 30-50 ms "
     "each, about a tenth of a tutorial-shape epoch; now after the first epoch and then once "
     "10 s have passed, so a resumed run repeats at most about 10 s of training.",
-    "- **`training.jit_compile: true` now compiles with XLA on TensorFlow.** Keras turned it "
-    "off with a warning because seqclf switches on TensorFlow's op determinism before "
-    "compiling; `seqclf/backend.py` (`compile_model`) compiles with determinism briefly off. "
-    "Same seed, same results in another process (checked on the CPU).",
+    "- **XLA under seqclf's deterministic ops.** Keras turns `jit_compile=True` off, with a "
+    "warning, for a model compiled while TensorFlow's op determinism is on; "
+    "`seqclf/backend.py` (`compile_model`) compiles with determinism briefly off. Same seed, "
+    "same losses (tests/test_hardware.py).",
     "- **CSV reader** (`seqclf/data.py`): label strings are stripped and checked once per "
     "distinct label (it was once per row, in pandas string methods that loop in Python: "
     "4.5 s of 9.7 s on this file before), ids checked for emptiness once per distinct id, "
-    "the label column factorized once instead of twice, rows already grouped by id with "
+    "ids and labels factorized by their runs (each is repeated on every row of a "
+    "sequence: finding where the runs change takes 8 ms, hashing a million strings 50 ms), "
+    "rows already grouped by id with "
     "rising steps neither re-sorted nor copied, text cells compared only on rows whose "
     "numbers are all empty (blank-line check), the float32 overflow check done without a "
     "64 MB temporary, and the file parsed in chunks (pandas's default; 25% faster than "
     "`low_memory=False` here). Every error message is unchanged.",
-    "- **Not changed, on this evidence.** XLA on TensorFlow stays opt-in (`auto` = off on "
-    "TensorFlow): the 'seqclf jit' rows are faster on the 50-unit tutorial models but slower "
-    "on 2 x LSTM(128), compile for seconds per run (first epoch) and add 150-350 MB of peak "
-    "memory. TensorFlow stays the default backend (and the GPU/cuDNN path); JAX is the "
+    "- **Not changed, on this evidence.** TensorFlow stays the default backend (and the "
+    "GPU/cuDNN path); JAX is the "
     "fastest configuration here on every shape: `training.backend: jax` "
     "(`pip install \".[jax]\"`). Keras's torch backend is far slower on a CPU "
     "(its LSTM is a Python loop of per-step ops) and was timed on the single LSTM only.",
@@ -752,9 +771,9 @@ NOTES: list[str] = [
     "depend on the count.",
     "- **Accuracy** is after the benchmark's few epochs, to show that no variant changes what "
     "is learned beyond seed-to-seed noise; the 200-epoch accuracies of the tutorial configs "
-    "(seqclf and the plain script side by side, 5 seeds) are in `reuters.md`, and still "
-    "hold: steps_per_execution does not change the arithmetic and the checkpoint interval "
-    "does not touch training.",
+    "(seqclf and the plain script side by side, 5 seeds) are in `reuters.md`; they were "
+    "measured without XLA, which rounds differently, so a rerun with the shipped configs "
+    "gives other per-seed figures (`training.jit_compile: false` gives the same ones).",
     "- **Peak RSS** is the process's VmHWM when the job ends (data, training, evaluation, "
     "plots and model files included).",
 ]

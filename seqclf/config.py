@@ -324,11 +324,13 @@ class OptimizerConfig(Section):
         return {"learning_rate": self.learning_rate, **(self.model_extra or {})}
 
 
-# training.steps_per_execution: auto. 32 batches per compiled call made TensorFlow 1.1-1.3x
-# and JAX 1.1-1.6x faster per epoch on the benchmark's shapes, with bit-identical losses
-# (docs/results/performance.md). Keras's torch trainer takes 1 only, and Keras 3.15's
-# multi-step loop fails under tf.distribute.MirroredStrategy, and seqclf's multi-worker
-# loop (seqclf/distributed.py) runs one batch per step: there auto is 1.
+# training.steps_per_execution: auto. 32 batches per compiled call: in
+# benchmarks/performance.py it made JAX 1.1-1.3x faster per epoch and TensorFlow with XLA
+# faster on the tutorial models, with bit-identical losses; on TensorFlow without XLA it
+# gained little on the 50-unit models and made the 2 x LSTM(128) epochs 1.4x slower, so
+# there auto is 1. Keras's torch trainer takes 1 only, Keras 3.15's multi-step loop fails
+# under tf.distribute.MirroredStrategy, and seqclf's multi-worker loop runs one batch per
+# step: there auto is 1 too.
 STEPS_PER_EXECUTION_AUTO = 32
 
 
@@ -366,7 +368,8 @@ class TrainingConfig(Section):
     # Batches per compiled call: fewer Python round trips per epoch, the same arithmetic
     # (bit-identical loss histories on TensorFlow and JAX in benchmarks/performance.py).
     # Callbacks and the live progress bar see a batch end every this many batches; epoch
-    # ends are unchanged. auto: STEPS_PER_EXECUTION_AUTO, or 1 with distribute: mirrored
+    # ends are unchanged. auto: STEPS_PER_EXECUTION_AUTO on JAX and on TensorFlow with XLA,
+    # else 1 (see STEPS_PER_EXECUTION_AUTO); 1 with distribute: mirrored
     # or multi_worker.
     steps_per_execution: Union[int, Literal["auto"]] = "auto"
 
@@ -396,11 +399,14 @@ class TrainingConfig(Section):
                            "each seed as its own command)", self.repeats)
         return self
 
-    def resolved_steps_per_execution(self, backend: str) -> int:
-        """``steps_per_execution`` with ``auto`` resolved for the active Keras backend."""
+    def resolved_steps_per_execution(self, backend: str, xla: bool) -> int:
+        """``steps_per_execution`` with ``auto`` resolved for the active Keras backend and
+        whether the model is compiled with XLA (see STEPS_PER_EXECUTION_AUTO)."""
         if self.steps_per_execution != "auto":
             return self.steps_per_execution
-        return 1 if single_step_only(backend, self.distribute) else STEPS_PER_EXECUTION_AUTO
+        if single_step_only(backend, self.distribute) or (backend == "tensorflow" and not xla):
+            return 1
+        return STEPS_PER_EXECUTION_AUTO
 
 
 def single_step_only(backend: str, distribute: str) -> str | None:

@@ -65,14 +65,15 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
                            name="classes")(x)
     model = k.Model(inputs, outputs, name="seqclf")
     backend = k.backend.backend()
-    steps = cfg.training.resolved_steps_per_execution(backend)
+    gpu = cfg.training.device != "cpu" and bool(devices())
+    jit = resolve_jit_compile(cfg, backend, gpu)
+    steps = cfg.training.resolved_steps_per_execution(backend, xla=jit is True)
     why = single_step_only(backend, cfg.training.distribute)
     if why and steps > 1:  # the backend came from KERAS_BACKEND, after validation
         raise must_be(cfg.source, "training.steps_per_execution", f"1 or 'auto' {why}", steps)
-    gpu = cfg.training.device != "cpu" and bool(devices())
     compile_model(model, optimizer=make_optimizer(cfg.optimizer, cfg.source),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=resolve_jit_compile(cfg, backend, gpu), steps_per_execution=steps)
+                  jit_compile=jit, steps_per_execution=steps)
     return model
 
 

@@ -383,6 +383,19 @@ def test_multi_worker_shuffled_epochs_split_the_data_between_workers(tmp_path):
     assert seen[0][0] != seen[0][1]  # reshuffled each epoch
 
 
+
+@pytest.mark.parametrize("training, backend, xla, expected", [
+    ({}, "tensorflow", True, 32),
+    ({}, "tensorflow", False, 1),  # slower at 2 x LSTM(128) without XLA
+    ({}, "jax", True, 32),
+    ({}, "torch", False, 1),
+    ({"distribute": "mirrored"}, "tensorflow", False, 1),
+    ({"steps_per_execution": 8}, "tensorflow", False, 8),
+])
+def test_steps_per_execution_auto_follows_the_backend_and_xla(training, backend, xla, expected):
+    assert _cfg(training=training).training.resolved_steps_per_execution(backend, xla) == expected
+
+
 def test_auto_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
     """auto picks XLA for a long run of a small LSTM on this CPU; under seqclf's
     deterministic ops it still compiles with XLA, and the same seed gives the same losses."""
