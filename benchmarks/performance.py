@@ -412,9 +412,13 @@ LIMITS: dict[str, str] = {
     "default-blog_lstm": (
         "See the 2 x LSTM(50) row: the recurrent loop's per-step cost bounds it."),
     "default-large": (
-        "At 2 x LSTM(128) the epoch is TensorFlow's own matmuls, the same in both scripts; "
-        "seqclf adds the Masking layer (padded steps are masked by default; the plain script "
-        "has none) and per-epoch history, TensorBoard and checkpoint writes."),
+        "Not explained yet. The fast seqclf epochs on this shape match plain Keras (the top "
+        "of the spread); but seqclf's processes are bimodal, a third slower in some "
+        "(whatever steps_per_execution), while the plain script's were not in six runs over "
+        "two benchmark runs. Candidates: the Masking layer (seqclf masks padded steps by "
+        "default, which takes Keras's masked recurrent loop; the plain script has no mask) "
+        "and TensorFlow's op determinism. Next: time those two switches alone, many "
+        "processes each."),
     "torch-blog_lstm": _TORCH_LIMIT,
     "torch-blog_stacked_lstm": _TORCH_LIMIT,
     "torch-large": _TORCH_LIMIT.replace("At 50 units that per-step overhead is the epoch. ", ""),
@@ -561,7 +565,7 @@ def render(results: dict) -> str:
         f"Command: `{results['command']}` ({results.get('seconds', 0) / 60:.0f} minutes; "
         "every number on this page comes from that one run; raw measurements in "
         "`performance.json`). Rerun: `pip install \".[benchmark]\"` (adds torch==2.13.0, "
-        "the CPU build here) and `python benchmarks/performance.py`.",
+        "the CPU build here, and JAX) and `python benchmarks/performance.py`.",
         "",
         "Runs on this machine vary by 10-30 % from one process to the next, so only ratios "
         "measured in the same run mean anything. Every training job ran in its own fresh "
@@ -592,11 +596,11 @@ def render(results: dict) -> str:
     ]
     loads = [r["load_before"] for r in results.get("training", []) if r.get("load_before") is not None]
     if loads:
-        lines += [f"The machine was not idle: the 1-minute load average before each job was "
+        lines += [f"The 1-minute load average before each job was "
                   f"{statistics.median(loads):.1f} in the median (min {min(loads):.1f}, max "
-                  f"{max(loads):.1f}) on {os.cpu_count()} cores (other work on the same "
-                  "machine), which is why the spreads are wide and why jobs were interleaved.",
-                  ""]
+                  f"{max(loads):.1f}) on {os.cpu_count()} cores. It counts the benchmark's "
+                  "own previous job (each starts as the last ends); above about 1.5, other "
+                  "work shared the machine, which widens the spreads.", ""]
     counts = [same_losses(results.get("training", []), a, b) for a, b in SAME_ARITHMETIC]
     same, pairs = sum(c[0] for c in counts), sum(c[1] for c in counts)
     if pairs:
@@ -721,9 +725,9 @@ NOTES: list[str] = [
     "TensorFlow with XLA, else 1 (and 1 where Keras allows only one: the torch backend, "
     "`training.distribute: mirrored` or `multi_worker`). The arithmetic is the same (the "
     "'Same results' line above). The previous default was 32 on TensorFlow without XLA too "
-    "(the 'previous default' row of the larger shape): there it made 2 x LSTM(128) epochs "
-    "about 1.4x slower than 1 in the run before this one, and gained little on the 50-unit "
-    "models, which now get XLA.",
+    "(the 'previous default' row of the larger shape). Without XLA it showed no gain: "
+    "level on the 50-unit models (which now get XLA) and, at 2 x LSTM(128), 1.4x slower "
+    "than 1 in the run before this one and level in this one; so Keras's own default, 1.",
     "- **Checkpoints at most every 10 s** (`CHECKPOINT_SECONDS` in `seqclf/train.py`): the "
     "checkpoint `--resume` restarts from saved the whole model after every epoch, 30-50 ms "
     "each, about a tenth of a tutorial-shape epoch; now after the first epoch and then once "

@@ -327,8 +327,8 @@ class OptimizerConfig(Section):
 # training.steps_per_execution: auto. 32 batches per compiled call: in
 # benchmarks/performance.py it made JAX 1.1-1.3x faster per epoch and TensorFlow with XLA
 # faster on the tutorial models, with bit-identical losses; on TensorFlow without XLA it
-# gained little on the 50-unit models and made the 2 x LSTM(128) epochs 1.4x slower, so
-# there auto is 1. Keras's torch trainer takes 1 only, Keras 3.15's multi-step loop fails
+# showed no gain (level at 50 units; at 2 x LSTM(128) 1.4x slower in one run, level in
+# another), so there auto is Keras's default, 1. Keras's torch trainer takes 1 only, Keras 3.15's multi-step loop fails
 # under tf.distribute.MirroredStrategy, and seqclf's multi-worker loop runs one batch per
 # step: there auto is 1 too.
 STEPS_PER_EXECUTION_AUTO = 32

@@ -17,13 +17,6 @@ from seqclf.errors import SeqclfError
 from test_model import _outputs_at_two_lengths, build, make_cfg, make_set
 
 
-@pytest.fixture(scope="module")
-def keras():
-    from seqclf.backend import keras as get_keras
-
-    return get_keras()
-
-
 # Tiny versions of each family (the shipped sizes are for real data).
 TINY_CONV = {"conv_filters": [4, 3], "conv_kernel_sizes": [3, 2]}
 FAMILIES = {
