@@ -360,7 +360,7 @@ class TrainingConfig(Section):
     require_cudnn: bool = False
     mixed_precision: bool = False
     # auto: on TensorFlow without a GPU, XLA for plain recurrent stacks of <= 64 units
-    # trained for >= 50 epochs (1.6x faster epochs at 50 units on a CPU, slower at 128, a
+    # trained for >= 50 epochs (1.3-1.6x faster epochs at 50 units on a CPU, slower at 128, a
     # 3-6 s compile: seqclf.model.resolve_jit_compile, docs/results/performance.md);
     # elsewhere Keras's own choice (XLA on JAX, eager on torch, off on a TensorFlow GPU
     # under seqclf's deterministic ops). `true` compiles with XLA on TensorFlow anyway.

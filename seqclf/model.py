@@ -78,7 +78,7 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
 
 
 # training.jit_compile: auto on TensorFlow without a GPU. In benchmarks/performance.py
-# XLA made the tutorial's LSTM(50) and 2 x LSTM(50) epochs about 1.6x faster on a CPU and
+# XLA made the tutorial's LSTM(50) and 2 x LSTM(50) epochs 1.3-1.6x faster on a CPU and
 # the 2 x LSTM(128) epochs slower, and it compiles for 3-6 s per run: a few hundred
 # batches to earn back. So it is on for small recurrent stacks in long runs only.
 XLA_MAX_UNITS = 64
