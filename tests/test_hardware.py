@@ -173,7 +173,7 @@ def test_multi_worker_two_local_processes_train_like_one_process(tmp_path):
 
     import pandas as pd
 
-    from tests.conftest import long_frame, write_config, write_csv
+    from conftest import long_frame, write_config, write_csv
 
     write_csv(tmp_path / "train.csv", long_frame(60, seed=0))
     config = write_config(tmp_path / "mw.yaml", {
