@@ -328,9 +328,9 @@ class OptimizerConfig(Section):
 # benchmarks/performance.py it made JAX 1.1-1.3x faster per epoch and TensorFlow with XLA
 # faster on the tutorial models, with bit-identical losses; on TensorFlow without XLA it
 # showed no gain (level at 50 units; at 2 x LSTM(128) 1.4x slower in one run, level in
-# another), so there auto is Keras's default, 1. Keras's torch trainer takes 1 only, Keras 3.15's multi-step loop fails
-# under tf.distribute.MirroredStrategy, and seqclf's multi-worker loop runs one batch per
-# step: there auto is 1 too.
+# another), so there auto is Keras's default, 1. Keras's torch trainer takes 1 only,
+# Keras 3.15's multi-step loop fails under tf.distribute.MirroredStrategy, and seqclf's
+# multi-worker loop runs one batch per step: there auto is 1 too.
 STEPS_PER_EXECUTION_AUTO = 32
 
 
@@ -360,8 +360,8 @@ class TrainingConfig(Section):
     require_cudnn: bool = False
     mixed_precision: bool = False
     # auto: on TensorFlow without a GPU, XLA for plain recurrent stacks of <= 64 units
-    # trained for >= 50 epochs (1.3-1.6x faster epochs at 50 units on a CPU, slower at 128, a
-    # 3-6 s compile: seqclf.model.resolve_jit_compile, docs/results/performance.md);
+    # trained for >= 50 epochs (1.3-1.6x faster epochs at 50 units on a CPU, slower at
+    # 128, a 3-6 s compile: seqclf.model.resolve_jit_compile, docs/results/performance.md);
     # elsewhere Keras's own choice (XLA on JAX, eager on torch, off on a TensorFlow GPU
     # under seqclf's deterministic ops). `true` compiles with XLA on TensorFlow anyway.
     jit_compile: Union[bool, Literal["auto"]] = "auto"
@@ -369,8 +369,7 @@ class TrainingConfig(Section):
     # (bit-identical loss histories on TensorFlow and JAX in benchmarks/performance.py).
     # Callbacks and the live progress bar see a batch end every this many batches; epoch
     # ends are unchanged. auto: STEPS_PER_EXECUTION_AUTO on JAX and on TensorFlow with XLA,
-    # else 1 (see STEPS_PER_EXECUTION_AUTO); 1 with distribute: mirrored
-    # or multi_worker.
+    # else 1, and 1 with distribute: mirrored or multi_worker (see STEPS_PER_EXECUTION_AUTO).
     steps_per_execution: Union[int, Literal["auto"]] = "auto"
 
     @field_validator("jit_compile", mode="before")
