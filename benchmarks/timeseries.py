@@ -1,7 +1,7 @@
 """Long numeric time series: seqclf's model families against a plain LSTM stack and
 scikit-learn baselines, on synthetic problems of known difficulty.
 
-    python benchmarks/timeseries.py            # the full table: about 20 minutes on 2 CPU cores
+    python benchmarks/timeseries.py            # the full table: about 25 minutes on 2 CPU cores
     python benchmarks/timeseries.py --lstm-seeds 3   # the plain LSTM on 3 seeds too (+15 min)
     python benchmarks/timeseries.py --quick    # smoke test: tiny problems, 2 epochs (a minute)
 
@@ -18,12 +18,14 @@ and training series; every problem's settings are printed in the report.
 Each problem is written as CSV and trained through the real seqclf path
 (``seqclf.train.train``, as ``seqclf train`` runs it) with:
 
-* ``lstm_fcn``: configs/timeseries/lstm_fcn.yaml (LSTM-FCN: the published settings with
-  half the filters);
+* ``lstm_fcn``: configs/timeseries/lstm_fcn.yaml (LSTM-FCN with half the published
+  filters, its LSTM branch reading the convolutional features pooled 64x);
+* ``lstm_fcn_published``: configs/timeseries/lstm_fcn_published.yaml (LSTM-FCN as
+  published, LSTM on the dimension-shuffled series, with half the filters);
 * ``conv_lstm``: configs/timeseries/conv_lstm.yaml (conv front-end, 64x downsampling, LSTM);
 * ``lstm_2x64``: the lstm_fcn config with a plain 2-layer LSTM (64 units each) as the model;
 
-all three with the shipped small-data training settings (per-sequence normalisation,
+all with the shipped small-data training settings (per-sequence normalisation,
 random-crop augmentation, validation split, early stopping, learning-rate reduction on
 plateau, balanced class weights) and the same epoch cap (``--epochs``, 40). The families
 train once per ``--seeds`` entry (default 0, 1 and 2) and the table gives the mean and each
@@ -62,12 +64,14 @@ PROBLEMS: dict[str, dict[str, Any]] = {
 QUICK = dict(length=(60, 80), train=60, test=30)
 MODELS = {
     "lstm_fcn": ("configs/timeseries/lstm_fcn.yaml", None),
+    "lstm_fcn_published": ("configs/timeseries/lstm_fcn_published.yaml", None),
     "conv_lstm": ("configs/timeseries/conv_lstm.yaml", None),
     "lstm_2x64": ("configs/timeseries/lstm_fcn.yaml",
                   {"family": "recurrent", "cell": "lstm", "units": [64, 64]}),
 }
 BASELINES = ("1nn_raw", "logreg_features")
-LABELS = {"lstm_fcn": "seqclf lstm_fcn (LSTM-FCN)",
+LABELS = {"lstm_fcn": "seqclf lstm_fcn (LSTM-FCN, LSTM on pooled conv features)",
+          "lstm_fcn_published": "seqclf lstm_fcn as published (LSTM on shuffled series)",
           "conv_lstm": "seqclf conv_recurrent (conv + LSTM)",
           "lstm_2x64": "seqclf recurrent (plain 2-layer LSTM, 64+64)",
           "1nn_raw": "scikit-learn 1-NN, raw series (Euclidean)",
@@ -266,12 +270,12 @@ def main() -> None:
                         default=[*MODELS, *BASELINES])
     parser.add_argument("--epochs", type=int, default=40,
                         help="epoch cap for every seqclf model (the shipped configs say 100; "
-                        "40 keeps the whole benchmark near 20 minutes on 2 cores)")
+                        "40 keeps the whole benchmark near 25 minutes on 2 cores)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="training seeds of the seqclf models")
     parser.add_argument("--lstm-seeds", type=int, default=1,
                         help="how many of --seeds the plain LSTM runs (the slowest model, "
-                        "at chance level; 1 keeps the benchmark near 20 minutes)")
+                        "at chance level; 1 keeps the benchmark near 25 minutes)")
     parser.add_argument("--data-seed", type=int, default=1, help="generator seed")
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "runs" / "timeseries")
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "results" / "timeseries.md")

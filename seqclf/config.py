@@ -62,11 +62,13 @@ CELL_ARG_DEFAULTS = {"recurrent_activation": "sigmoid", "unit_forget_bias": True
 FAMILIES = ("recurrent", "lstm_fcn", "conv_recurrent")
 FAMILY_ONLY_ARGS = {"conv_filters": ("lstm_fcn", "conv_recurrent"),
                     "conv_kernel_sizes": ("lstm_fcn", "conv_recurrent"),
-                    "conv_pool_sizes": ("conv_recurrent",),
+                    "conv_pool_sizes": ("lstm_fcn", "conv_recurrent"),
+                    "recurrent_input": ("lstm_fcn",),
                     "dimension_shuffle": ("lstm_fcn",),
                     "branch_dropout": ("lstm_fcn",)}
 FAMILY_ARG_DEFAULTS = {
     "lstm_fcn": {"conv_filters": [128, 256, 128], "conv_kernel_sizes": [8, 5, 3],
+                 "conv_pool_sizes": None, "recurrent_input": "series",
                  "dimension_shuffle": True, "branch_dropout": 0.8},
     "conv_recurrent": {"conv_filters": [64, 64, 64], "conv_kernel_sizes": [7, 5, 3],
                        "conv_pool_sizes": [4, 4, 4]},
@@ -226,6 +228,7 @@ class ModelConfig(Section):
     conv_filters: list[int] | None = None
     conv_kernel_sizes: list[int] | None = None
     conv_pool_sizes: list[int] | None = None
+    recurrent_input: Literal["series", "conv_features"] | None = None
     dimension_shuffle: bool | None = None
     branch_dropout: float | None = Field(None, ge=0.0, lt=1.0)
     # Keras recurrent layer arguments, with Keras's defaults.
@@ -280,7 +283,18 @@ class ModelConfig(Section):
                            "when units is a list", self.depth)
         given = set(self.model_fields_set)
         _fill_only_args(self, "cell", CELL_ONLY_ARGS, CELL_ARG_DEFAULTS)
+        if (self.family == "lstm_fcn" and self.recurrent_input == "conv_features"
+                and "dimension_shuffle" not in given):
+            self.dimension_shuffle = False  # it transposes the series, which is not read now
         _fill_only_args(self, "family", FAMILY_ONLY_ARGS, FAMILY_ARG_DEFAULTS.get(self.family, {}))
+        if self.recurrent_input == "conv_features" and self.dimension_shuffle:
+            raise _invalid("dimension_shuffle", "false when model.recurrent_input is "
+                           "'conv_features' (the recurrent branch reads the convolutional "
+                           "features, not the series it would transpose)", True)
+        if self.recurrent_input == "series" and self.conv_pool_sizes is not None:
+            raise _invalid("conv_pool_sizes", "null for lstm_fcn when model.recurrent_input "
+                           "is 'series' (pooling only shortens what the recurrent branch "
+                           "reads; set recurrent_input: conv_features)", self.conv_pool_sizes)
         if self.conv_filters is not None:
             n = len(self.conv_filters)
             for key in ("conv_kernel_sizes", "conv_pool_sizes"):

@@ -13,7 +13,13 @@
   transposed: one step per channel, each step holding the whole series; it is fast and
   what the paper found best, and it ties the branch to ``data.max_length``. The paper
   tried 8, 64 and 128 cells per data set; ``units`` keeps seqclf's default, 64. Not
-  implemented: the attention variant (ALSTM-FCN). Batch norm uses momentum 0.9 rather
+  implemented: the attention variant (ALSTM-FCN).
+  seqclf's extension for long series, ``recurrent_input: conv_features``: the recurrent
+  branch reads the convolutional branch's feature sequence, max-pooled between blocks by
+  ``conv_pool_sizes``, instead of the series (global average pooling then reads the
+  pooled features). The paper's branches cannot tell the order of events in a long
+  series: global average pooling discards position, and the shuffled LSTM gives each
+  step of the series its own input weight, which a few hundred series cannot fit. Batch norm uses momentum 0.9 rather
   than Keras's 0.99 (see BATCH_NORM_MOMENTUM).
 * ``conv_recurrent``: a convolutional front-end that downsamples long series before the
   recurrent stack: per block Conv1D -> batch norm -> ReLU -> max pooling by
@@ -233,14 +239,22 @@ def conv_blocks(m: ModelConfig, x: Any, pool_sizes: list[int] | None = None,
     return x
 
 
+def _align(prep: Preprocessor) -> str:
+    """Where pooling windows are aligned: at the real steps' start (see MaskedMaxPooling1D)."""
+    return "end" if prep.padding == "pre" else "start"
+
+
 def lstm_fcn(k: Any, m: ModelConfig, prep: Preprocessor, x: Any) -> Any:
     """LSTM-FCN features: [recurrent branch, globally pooled conv branch], concatenated."""
     layers = k.layers
-    conv = layers.GlobalAveragePooling1D(name="global_average_pooling")(conv_blocks(m, x))
-    rec = x
-    if m.dimension_shuffle:
-        rec = ZeroMasked(name="zero_padded_steps")(rec)
-        rec = layers.Permute((2, 1), name="dimension_shuffle")(rec)
+    if m.recurrent_input == "conv_features":
+        conv = rec = conv_blocks(m, x, m.conv_pool_sizes, _align(prep))
+    else:
+        conv, rec = conv_blocks(m, x), x
+        if m.dimension_shuffle:
+            rec = ZeroMasked(name="zero_padded_steps")(rec)
+            rec = layers.Permute((2, 1), name="dimension_shuffle")(rec)
+    conv = layers.GlobalAveragePooling1D(name="global_average_pooling")(conv)
     rec = recurrent_stack(k, m, rec)
     if m.branch_dropout:
         rec = layers.Dropout(m.branch_dropout, name="branch_dropout")(rec)
@@ -249,8 +263,7 @@ def lstm_fcn(k: Any, m: ModelConfig, prep: Preprocessor, x: Any) -> Any:
 
 def conv_recurrent(k: Any, m: ModelConfig, prep: Preprocessor, x: Any) -> Any:
     """A downsampling conv front-end, then the recurrent stack on the shorter sequence."""
-    align = "end" if prep.padding == "pre" else "start"
-    return recurrent_stack(k, m, conv_blocks(m, x, m.conv_pool_sizes, align))
+    return recurrent_stack(k, m, conv_blocks(m, x, m.conv_pool_sizes, _align(prep)))
 
 
 # model.family -> builder(keras, model config, preprocessor, masked input) -> features

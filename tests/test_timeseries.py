@@ -23,6 +23,8 @@ FAMILIES = {
     "lstm_fcn": {"family": "lstm_fcn", **TINY_CONV, "dimension_shuffle": False},
     "lstm_fcn_bigru": {"family": "lstm_fcn", **TINY_CONV, "dimension_shuffle": False,
                        "cell": "gru", "bidirectional": True, "head_units": [3]},
+    "lstm_fcn_conv_features": {"family": "lstm_fcn", **TINY_CONV,
+                               "recurrent_input": "conv_features", "conv_pool_sizes": [2, 3]},
     "conv_recurrent": {"family": "conv_recurrent", **TINY_CONV, "conv_pool_sizes": [2, 3]},
     "conv_recurrent_stack": {"family": "conv_recurrent", **TINY_CONV,
                              "conv_pool_sizes": [3, 1], "units": [4, 4]},
@@ -80,6 +82,7 @@ def test_family_defaults_are_the_published_lstm_fcn_settings():
     m = make_cfg({"family": "lstm_fcn", "units": 64}).model
     assert (m.conv_filters, m.conv_kernel_sizes) == ([128, 256, 128], [8, 5, 3])
     assert m.dimension_shuffle is True and m.branch_dropout == 0.8 and m.conv_pool_sizes is None
+    assert m.recurrent_input == "series"
     conv = make_cfg({"family": "conv_recurrent"}).model
     assert conv.conv_pool_sizes == FAMILY_ARG_DEFAULTS["conv_recurrent"]["conv_pool_sizes"]
     conv.conv_filters.append(1)  # a copy, not the shared default
@@ -91,14 +94,36 @@ def test_family_defaults_are_the_published_lstm_fcn_settings():
 @pytest.mark.parametrize("family, key, value, takers", [
     ("recurrent", "conv_filters", [8], "lstm_fcn and conv_recurrent take it"),
     ("recurrent", "dimension_shuffle", False, "lstm_fcn takes it"),
-    ("lstm_fcn", "conv_pool_sizes", [2, 2, 2], "conv_recurrent takes it"),
     ("conv_recurrent", "branch_dropout", 0.5, "lstm_fcn takes it"),
+    ("conv_recurrent", "recurrent_input", "series", "lstm_fcn takes it"),
 ])
 def test_family_only_keys_are_rejected_for_other_families(family, key, value, takers):
     with pytest.raises(SeqclfError) as info:
         make_cfg({"family": family, key: value})
     assert str(info.value) == (f"config: model.{key} must be null for family '{family}' "
                                f"(only {takers}). Got {value!r} instead.")
+
+
+def test_lstm_fcn_recurrent_input_conv_features():
+    m = make_cfg({"family": "lstm_fcn", "recurrent_input": "conv_features",
+                  "conv_pool_sizes": [4, 4, 4]}).model
+    assert m.dimension_shuffle is False and m.conv_pool_sizes == [4, 4, 4]
+    with pytest.raises(SeqclfError) as info:
+        make_cfg({"family": "lstm_fcn", "recurrent_input": "conv_features",
+                  "dimension_shuffle": True})
+    assert str(info.value) == (
+        "config: model.dimension_shuffle must be false when model.recurrent_input is "
+        "'conv_features' (the recurrent branch reads the convolutional features, not the "
+        "series it would transpose). Got True instead.")
+    with pytest.raises(SeqclfError) as info:
+        make_cfg({"family": "lstm_fcn", "conv_pool_sizes": [2, 2, 2]})
+    assert str(info.value) == (
+        "config: model.conv_pool_sizes must be null for lstm_fcn when model.recurrent_input "
+        "is 'series' (pooling only shortens what the recurrent branch reads; set "
+        "recurrent_input: conv_features). Got [2, 2, 2] instead.")
+    with pytest.raises(SeqclfError, match=r"model\.recurrent_input must be one of: 'series', "
+                       r"'conv_features'"):
+        make_cfg({"family": "lstm_fcn", "recurrent_input": "conv"})
 
 
 def test_conv_lists_must_match_in_length():
