@@ -464,8 +464,9 @@ def _labels(path: Path, frame: pd.DataFrame, cfg: DataConfig, lines: np.ndarray,
     column = frame[cfg.label_column]
     codes, uniques = factorized or _factorize(column, use_na_sentinel=False)
     distinct = pd.Series(uniques, dtype=column.dtype).str.strip()
-    if (distinct == "").any():
-        empty = (distinct == "").to_numpy()[codes]
+    blank = (distinct == "").to_numpy()
+    if blank.any():  # only then a row-sized array
+        empty = blank[codes]
         if empty.all():
             raise SeqclfError(f"{path}: the label column {cfg.label_column!r} is empty on "
                               f"every line ({lines[0]}-{lines[-1]}). Fill in the labels, or "
