@@ -284,8 +284,9 @@ class ModelConfig(Section):
         given = set(self.model_fields_set)
         _fill_only_args(self, "cell", CELL_ONLY_ARGS, CELL_ARG_DEFAULTS)
         if (self.family == "lstm_fcn" and self.recurrent_input == "conv_features"
-                and "dimension_shuffle" not in given):
-            self.dimension_shuffle = False  # it transposes the series, which is not read now
+                and self.dimension_shuffle is None):
+            # not the family default (true): it transposes the series, which is not read
+            self.dimension_shuffle = False
         _fill_only_args(self, "family", FAMILY_ONLY_ARGS, FAMILY_ARG_DEFAULTS.get(self.family, {}))
         if self.recurrent_input == "conv_features" and self.dimension_shuffle:
             raise _invalid("dimension_shuffle", "false when model.recurrent_input is "

@@ -19,8 +19,8 @@
   ``conv_pool_sizes``, instead of the series (global average pooling then reads the
   pooled features). The paper's branches cannot tell the order of events in a long
   series: global average pooling discards position, and the shuffled LSTM gives each
-  step of the series its own input weight, which a few hundred series cannot fit. Batch norm uses momentum 0.9 rather
-  than Keras's 0.99 (see BATCH_NORM_MOMENTUM).
+  step of the series its own input weight, which a few hundred series cannot fit.
+  Batch norm uses momentum 0.9 rather than Keras's 0.99 (see BATCH_NORM_MOMENTUM).
 * ``conv_recurrent``: a convolutional front-end that downsamples long series before the
   recurrent stack: per block Conv1D -> batch norm -> ReLU -> max pooling by
   ``conv_pool_sizes`` (1: none); 1500 steps with pools 4, 4, 4 reach the stack as 24.
