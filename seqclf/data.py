@@ -556,6 +556,10 @@ def _read_long(path: Path, frame: pd.DataFrame, lines: np.ndarray, cfg: DataConf
     # `order` sorts rows by id, then step; None when they already are (the usual file),
     # which saves a copy of every row-sized array.
     order = None
+
+    def file_row(i):  # a sorted row's index in the file
+        return i if order is None else order[i]
+
     if use_step:
         step = _numeric(path, frame, [cfg.step_column], lines)[:, 0]
         if np.isnan(step).any():
@@ -578,7 +582,7 @@ def _read_long(path: Path, frame: pd.DataFrame, lines: np.ndarray, cfg: DataConf
             gap = (d_codes == 0) & (d_step > 1)
             if gap.any():
                 k = int(np.flatnonzero(gap)[0])
-                i, j = (k, k + 1) if order is None else (order[k], order[k + 1])
+                i, j = file_row(k), file_row(k + 1)
                 raise SeqclfError(
                     f"{path}: lines {lines[i]} and {lines[j]}: id {uniques[codes[i]]!r} "
                     f"jumps from step {step[k]:g} to {step[k + 1]:g}; step {step[k] + 1:g} "
@@ -587,9 +591,6 @@ def _read_long(path: Path, frame: pd.DataFrame, lines: np.ndarray, cfg: DataConf
     elif (np.diff(codes) < 0).any():
         order = np.argsort(codes, kind="stable")
     values = _numeric(path, frame, features, lines)
-    def file_row(i):  # a sorted row's index in the file
-        return i if order is None else order[i]
-
     if order is not None:
         values, codes = values[order], codes[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
