@@ -73,6 +73,8 @@ VARIANTS: dict[str, list[str]] = {
     # the larger shape's sequences are all 200 steps long: nothing is padded, so the mask
     # changes no result, only which recurrent loop Keras runs
     "seqclf no masking": ["model.masking=false"],
+    # TensorFlow's ops single-threaded (parallel only across ops): a candidate default
+    "seqclf 1 intra-op thread": ["training.intra_op_threads=1"],
 }
 PREVIOUS = "seqclf spe 32, no XLA (previous default)"
 # Pairs that differ only in steps_per_execution: their losses must be bit-identical.
@@ -85,12 +87,12 @@ SAME_ARITHMETIC = [("seqclf default", "seqclf XLA, spe 1"), ("seqclf jax", "seqc
 # blog shapes, where the default compiles with XLA already; "seqclf jit" on the larger
 # shape (XLA made it slower in every run: 0.56x plain Keras in the last one).
 DEFAULT_VARIANTS = {
-    "blog_lstm": ["seqclf default", "seqclf XLA, spe 1", "seqclf no XLA", "seqclf jax",
-                  "seqclf jax, spe 1", "seqclf torch"],
-    "blog_stacked_lstm": ["seqclf default", "seqclf XLA, spe 1", "seqclf no XLA",
-                          "seqclf jax", "seqclf jax, spe 1"],
-    "large": ["seqclf default", "seqclf no masking", PREVIOUS, "seqclf jax",
-              "seqclf jax, spe 1"],
+    "blog_lstm": ["seqclf default", "seqclf 1 intra-op thread", "seqclf XLA, spe 1",
+                  "seqclf no XLA", "seqclf jax", "seqclf jax, spe 1", "seqclf torch"],
+    "blog_stacked_lstm": ["seqclf default", "seqclf 1 intra-op thread", "seqclf XLA, spe 1",
+                          "seqclf no XLA", "seqclf jax", "seqclf jax, spe 1"],
+    "large": ["seqclf default", "seqclf 1 intra-op thread", "seqclf no masking", PREVIOUS,
+              "seqclf jax", "seqclf jax, spe 1"],
 }
 
 

@@ -68,7 +68,7 @@ def keras(backend: str = "auto") -> ModuleType:
 
 
 def configure(backend: str, device: str, mixed_precision: bool,
-              where: str = "config") -> list[str]:
+              where: str = "config", intra_op_threads: int | None = None) -> list[str]:
     """Pick the backend, device and precision for training; returns warnings for the user.
 
     Args:
@@ -76,9 +76,11 @@ def configure(backend: str, device: str, mixed_precision: bool,
         device: ``auto`` (a GPU when there is one), ``cpu`` or ``gpu``.
         mixed_precision: Compute in float16 on a GPU (the softmax stays float32).
         where: The config file, for messages.
+        intra_op_threads: TensorFlow's threads per operation (None: its default).
 
     Raises:
-        SeqclfError: ``gpu`` asked for and none is visible; backend already taken.
+        SeqclfError: ``gpu`` asked for and none is visible; backend already taken;
+            intra_op_threads on another backend or after TensorFlow started otherwise.
     """
     from seqclf.errors import SeqclfError
 
@@ -86,6 +88,8 @@ def configure(backend: str, device: str, mixed_precision: bool,
     if device == "cpu" and "keras" not in sys.modules:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # hides GPUs from every backend at import
     k = keras(backend)
+    if intra_op_threads is not None:
+        _set_intra_op_threads(intra_op_threads, k.backend.backend(), where)
     found = devices()
     if device == "gpu" and not found:
         raise SeqclfError(f"{where}: training.device is 'gpu' but no GPU is visible "
@@ -104,6 +108,27 @@ def configure(backend: str, device: str, mixed_precision: bool,
     k.mixed_precision.set_global_policy("mixed_float16" if mixed_precision and found
                                         else "float32")
     return warnings
+
+
+def _set_intra_op_threads(n: int, backend: str, where: str) -> None:
+    """Set TensorFlow's intra-op thread count: possible only before its runtime starts."""
+    from seqclf.errors import SeqclfError
+
+    if backend != "tensorflow":
+        raise SeqclfError(f"{where}: training.intra_op_threads must be null on the {backend} "
+                          f"backend (a TensorFlow setting). Got {n} instead.")
+    import tensorflow as tf
+
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    if current == n:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+    except RuntimeError:
+        now = current or "its default"
+        raise SeqclfError(f"{where}: training.intra_op_threads can only be set before "
+                          f"TensorFlow starts in a process, and it runs with {now} already. "
+                          "Run it in a new process.") from None
 
 
 def distribution(kind: str, where: str = "config") -> Any:

@@ -386,6 +386,11 @@ class TrainingConfig(Section):
     # ends are unchanged. auto: STEPS_PER_EXECUTION_AUTO on JAX and on TensorFlow with XLA,
     # else 1, and 1 with distribute: mirrored or multi_worker (see STEPS_PER_EXECUTION_AUTO).
     steps_per_execution: Union[int, Literal["auto"]] = "auto"
+    # Threads TensorFlow gives one operation (its intra-op parallelism); null: TensorFlow's
+    # default, one per core. On a 2-core CPU, 1 made all three benchmark shapes faster
+    # with identical results in a paired check; not the default until a full run of
+    # benchmarks/performance.py shows it.
+    intra_op_threads: int | None = Field(None, ge=1)
 
     @field_validator("jit_compile", mode="before")
     @classmethod
@@ -406,6 +411,9 @@ class TrainingConfig(Section):
         why = single_step_only(self.backend, self.distribute)
         if why and _is_int(self.steps_per_execution, 2):
             raise _invalid("steps_per_execution", f"1 or 'auto' {why}", self.steps_per_execution)
+        if self.intra_op_threads is not None and self.backend in ("jax", "torch"):
+            raise _invalid("intra_op_threads", f"null when training.backend is "
+                           f"{self.backend!r} (a TensorFlow setting)", self.intra_op_threads)
         if self.distribute == "multi_worker" and self.repeats > 1:
             # TensorFlow sets up a process's cluster once; a group of runs would need one
             # chief-only group directory too. Repeats are separate commands instead.

@@ -207,7 +207,8 @@ def setup_hardware(cfg: Config) -> Hardware:
     from seqclf.model import cudnn_line, cudnn_reasons
 
     t = cfg.training
-    warnings = configure(t.backend, t.device, t.mixed_precision, cfg.source)
+    warnings = configure(t.backend, t.device, t.mixed_precision, cfg.source,
+                         t.intra_op_threads)
     # Created before any other TensorFlow op: collective ops are set up at start-up.
     strategy = distribution(t.distribute, cfg.source)
     gpus = devices() if t.device != "cpu" else []

@@ -415,3 +415,46 @@ def test_auto_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
         history = model.fit(d.x_train, d.y_train, batch_size=16, epochs=2, verbose=0)
         losses.append(history.history["loss"])
     assert losses[0] == losses[1]
+
+
+INTRA_OP = """
+import sys
+import tensorflow as tf
+from seqclf.config import load_config
+from seqclf.errors import SeqclfError
+from seqclf.train import setup_hardware
+cfg = load_config(sys.argv[1], ["training.intra_op_threads=1"])
+setup_hardware(cfg)
+setup_hardware(cfg)  # a second run in the process with the same setting is fine
+print(tf.config.threading.get_intra_op_parallelism_threads())
+tf.constant(1.0) + 1.0  # TensorFlow's runtime starts
+try:
+    setup_hardware(load_config(sys.argv[1], ["training.intra_op_threads=2"]))
+except SeqclfError as exc:
+    print(exc)
+"""
+
+
+def test_intra_op_threads_is_set_before_tensorflow_starts_and_refused_after(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"
+    done = subprocess.run([sys.executable, "-c", INTRA_OP, str(config)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-2:] == [
+        "1", f"{config}: training.intra_op_threads can only be set before TensorFlow starts "
+             "in a process, and it runs with 1 already. Run it in a new process."]
+
+
+@pytest.mark.parametrize("training, expected", [
+    ({"intra_op_threads": 0}, r"training\.intra_op_threads must be >= 1"),
+    ({"intra_op_threads": True}, r"training\.intra_op_threads must be"),
+    ({"intra_op_threads": 2, "backend": "jax"}, r"training\.intra_op_threads must be null "
+     r"when training\.backend is 'jax' \(a TensorFlow setting\)\. Got 2 instead\."),
+])
+def test_intra_op_threads_is_validated(training, expected):
+    with pytest.raises(SeqclfError, match=expected):
+        _cfg(training=training)
