@@ -58,7 +58,8 @@ CSV_STEPS = 200
 # The seqclf variants timed: name -> --set overrides. Everything here is a config key a
 # user can write; "seqclf default" is the config as shipped, with seqclf's defaults
 # (TensorFlow, steps_per_execution auto = 32, jit_compile auto: XLA for <= 64-unit stacks
-# in runs of >= 50 epochs, decided for the shipped epoch count, see job_seqclf).
+# in runs of >= 50 epochs, decided for the shipped epoch count, see job_seqclf;
+# intra_op_threads auto: one thread per op on a CPU of <= 2 cores).
 VARIANTS: dict[str, list[str]] = {
     "seqclf default": [],
     "seqclf no XLA": ["training.jit_compile=false"],
@@ -73,8 +74,9 @@ VARIANTS: dict[str, list[str]] = {
     # the larger shape's sequences are all 200 steps long: nothing is padded, so the mask
     # changes no result, only which recurrent loop Keras runs
     "seqclf no masking": ["model.masking=false"],
-    # TensorFlow's ops single-threaded (parallel only across ops): a candidate default
-    "seqclf 1 intra-op thread": ["training.intra_op_threads=1"],
+    # TensorFlow's own thread count (one per core for each op), the default before
+    # intra_op_threads auto
+    "seqclf TensorFlow threads": ["training.intra_op_threads=null"],
 }
 PREVIOUS = "seqclf spe 32, no XLA (previous default)"
 # Pairs that differ only in steps_per_execution: their losses must be bit-identical.
@@ -87,11 +89,11 @@ SAME_ARITHMETIC = [("seqclf default", "seqclf XLA, spe 1"), ("seqclf jax", "seqc
 # blog shapes, where the default compiles with XLA already; "seqclf jit" on the larger
 # shape (XLA made it slower in every run: 0.56x plain Keras in the last one).
 DEFAULT_VARIANTS = {
-    "blog_lstm": ["seqclf default", "seqclf 1 intra-op thread", "seqclf XLA, spe 1",
+    "blog_lstm": ["seqclf default", "seqclf TensorFlow threads", "seqclf XLA, spe 1",
                   "seqclf no XLA", "seqclf jax", "seqclf jax, spe 1", "seqclf torch"],
-    "blog_stacked_lstm": ["seqclf default", "seqclf 1 intra-op thread", "seqclf XLA, spe 1",
+    "blog_stacked_lstm": ["seqclf default", "seqclf TensorFlow threads", "seqclf XLA, spe 1",
                           "seqclf no XLA", "seqclf jax", "seqclf jax, spe 1"],
-    "large": ["seqclf default", "seqclf 1 intra-op thread", "seqclf no masking", PREVIOUS,
+    "large": ["seqclf default", "seqclf TensorFlow threads", "seqclf no masking", PREVIOUS,
               "seqclf jax", "seqclf jax, spe 1"],
 }
 

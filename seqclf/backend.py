@@ -67,20 +67,29 @@ def keras(backend: str = "auto") -> ModuleType:
     return _keras
 
 
+# `training.intra_op_threads: auto` gives each TensorFlow op one thread on CPU-only machines
+# of at most this many cores. Measured on 2 cores (benchmarks/performance.py: faster on all
+# three shapes, identical results; the per-op thread pools contend there). More cores and
+# GPUs are unmeasured, so they keep TensorFlow's default (one thread per core).
+AUTO_SINGLE_THREAD_MAX_CORES = 2
+
+
 def configure(backend: str, device: str, mixed_precision: bool,
-              where: str = "config", intra_op_threads: int | None = None) -> list[str]:
-    """Pick the backend, device and precision for training; returns warnings for the user.
+              where: str = "config", intra_op_threads: int | str | None = "auto") -> list[str]:
+    """Pick the backend, device, threads and precision for training; returns warnings for
+    the user.
 
     Args:
         backend: As for ``keras()``.
         device: ``auto`` (a GPU when there is one), ``cpu`` or ``gpu``.
         mixed_precision: Compute in float16 on a GPU (the softmax stays float32).
         where: The config file, for messages.
-        intra_op_threads: TensorFlow's threads per operation (None: its default).
+        intra_op_threads: TensorFlow's threads per operation: a count, ``auto`` (see
+            ``auto_intra_op_threads``) or None (TensorFlow's default).
 
     Raises:
         SeqclfError: ``gpu`` asked for and none is visible; backend already taken;
-            intra_op_threads on another backend or after TensorFlow started otherwise.
+            a thread count on another backend or after TensorFlow started otherwise.
     """
     from seqclf.errors import SeqclfError
 
@@ -88,9 +97,7 @@ def configure(backend: str, device: str, mixed_precision: bool,
     if device == "cpu" and "keras" not in sys.modules:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # hides GPUs from every backend at import
     k = keras(backend)
-    if intra_op_threads is not None:
-        _set_intra_op_threads(intra_op_threads, k.backend.backend(), where)
-    found = devices()
+    found = devices()  # lists devices without starting TensorFlow's runtime
     if device == "gpu" and not found:
         raise SeqclfError(f"{where}: training.device is 'gpu' but no GPU is visible "
                           f"({k.backend.backend()} backend). Use 'auto' or 'cpu'.")
@@ -103,6 +110,15 @@ def configure(backend: str, device: str, mixed_precision: bool,
 
         tf.config.set_visible_devices([], "GPU")
         found = []
+    if intra_op_threads == "auto":
+        auto = auto_intra_op_threads(k.backend.backend(), len(found), cpu_cores())
+        if auto is not None:
+            try:
+                _set_intra_op_threads(auto, k.backend.backend(), where)
+            except SeqclfError:
+                pass  # TensorFlow already runs in this process: auto keeps its threads
+    elif intra_op_threads is not None:
+        _set_intra_op_threads(intra_op_threads, k.backend.backend(), where)
     if mixed_precision and not found:
         warnings.append(f"{where}: training.mixed_precision needs a GPU; training in float32.")
     k.mixed_precision.set_global_policy("mixed_float16" if mixed_precision and found
@@ -110,13 +126,39 @@ def configure(backend: str, device: str, mixed_precision: bool,
     return warnings
 
 
+def auto_intra_op_threads(backend: str, gpus: int, cores: int) -> int | None:
+    """``training.intra_op_threads: auto``: 1 for TensorFlow on a CPU-only machine of at most
+    AUTO_SINGLE_THREAD_MAX_CORES cores, else None (TensorFlow's default)."""
+    if backend == "tensorflow" and not gpus and cores <= AUTO_SINGLE_THREAD_MAX_CORES:
+        return 1
+    return None
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its CPU affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def intra_op_threads() -> int | None:
+    """TensorFlow's threads per operation in this process (None: its default, or another
+    backend)."""
+    if keras().backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads() or None
+
+
 def _set_intra_op_threads(n: int, backend: str, where: str) -> None:
     """Set TensorFlow's intra-op thread count: possible only before its runtime starts."""
     from seqclf.errors import SeqclfError
 
     if backend != "tensorflow":
-        raise SeqclfError(f"{where}: training.intra_op_threads must be null on the {backend} "
-                          f"backend (a TensorFlow setting). Got {n} instead.")
+        raise SeqclfError(f"{where}: training.intra_op_threads must be 'auto' or null on the "
+                          f"{backend} backend (a TensorFlow setting). Got {n} instead.")
     import tensorflow as tf
 
     current = tf.config.threading.get_intra_op_parallelism_threads()

@@ -386,17 +386,26 @@ class TrainingConfig(Section):
     # ends are unchanged. auto: STEPS_PER_EXECUTION_AUTO on JAX and on TensorFlow with XLA,
     # else 1, and 1 with distribute: mirrored or multi_worker (see STEPS_PER_EXECUTION_AUTO).
     steps_per_execution: Union[int, Literal["auto"]] = "auto"
-    # Threads TensorFlow gives one operation (its intra-op parallelism); null: TensorFlow's
-    # default, one per core. On a 2-core CPU, 1 made all three benchmark shapes faster
-    # with identical results in a paired check; not the default until a full run of
-    # benchmarks/performance.py shows it.
-    intra_op_threads: int | None = Field(None, ge=1)
+    # Threads TensorFlow gives one operation (its intra-op parallelism). auto: 1 on a
+    # TensorFlow run without a GPU on a machine of <=
+    # seqclf.backend.AUTO_SINGLE_THREAD_MAX_CORES cores
+    # (there one thread per op made all three shapes of benchmarks/performance.py faster,
+    # with identical results; TensorFlow's per-op thread pools contend for 2 cores), else
+    # TensorFlow's default. null: TensorFlow's default (one per core) everywhere.
+    intra_op_threads: Union[int, Literal["auto"], None] = "auto"
 
     @field_validator("jit_compile", mode="before")
     @classmethod
     def _check_jit(cls, value: Any) -> Any:
         if not (isinstance(value, bool) or value == "auto"):
             raise PydanticCustomError("constraint", "true, false or 'auto'")
+        return value
+
+    @field_validator("intra_op_threads", mode="before")
+    @classmethod
+    def _check_intra_op_threads(cls, value: Any) -> Any:
+        if not (value is None or _is_int(value) or value == "auto"):
+            raise PydanticCustomError("constraint", "an integer >= 1, 'auto' or null")
         return value
 
     @field_validator("steps_per_execution", mode="before")
@@ -411,8 +420,8 @@ class TrainingConfig(Section):
         why = single_step_only(self.backend, self.distribute)
         if why and _is_int(self.steps_per_execution, 2):
             raise _invalid("steps_per_execution", f"1 or 'auto' {why}", self.steps_per_execution)
-        if self.intra_op_threads is not None and self.backend in ("jax", "torch"):
-            raise _invalid("intra_op_threads", f"null when training.backend is "
+        if _is_int(self.intra_op_threads) and self.backend in ("jax", "torch"):
+            raise _invalid("intra_op_threads", f"'auto' or null when training.backend is "
                            f"{self.backend!r} (a TensorFlow setting)", self.intra_op_threads)
         if self.distribute == "multi_worker" and self.repeats > 1:
             # TensorFlow sets up a process's cluster once; a group of runs would need one

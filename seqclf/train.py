@@ -192,18 +192,20 @@ class Hardware:
     gpus: list[dict[str, str]]
     cudnn: str
     mixed_precision: bool
+    intra_op_threads: int | None  # TensorFlow's threads per op; None: its default
     tensorboard: bool
     strategy: Any
     warnings: list[str]
 
 
 def setup_hardware(cfg: Config) -> Hardware:
-    """Apply training.device / mixed_precision and check training.require_cudnn.
+    """Apply training.device / mixed_precision / intra_op_threads and check
+    training.require_cudnn.
 
     Raises:
         SeqclfError: require_cudnn is set and cuDNN would not be used (before any training).
     """
-    from seqclf.backend import configure, devices, distribution, keras
+    from seqclf.backend import configure, devices, distribution, intra_op_threads, keras
     from seqclf.model import cudnn_line, cudnn_reasons
 
     t = cfg.training
@@ -223,7 +225,7 @@ def setup_hardware(cfg: Config) -> Hardware:
         warnings.append("TensorBoard logs need the tensorflow and tensorboard packages "
                         "(Keras writes them with tf.summary); this run writes none.")
     return Hardware("GPU" if gpus else "CPU", gpus, line, t.mixed_precision and bool(gpus),
-                    tensorboard, strategy, warnings)
+                    intra_op_threads(), tensorboard, strategy, warnings)
 
 
 def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
@@ -265,7 +267,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "seconds": seconds, **environment(), "device": hardware.device, "cudnn": hardware.cudnn,
         "mixed_precision": hardware.mixed_precision, "jit_compile": bool(model.jit_compile),
-        "distribute": t.distribute,
+        "intra_op_threads": hardware.intra_op_threads, "distribute": t.distribute,
         "replicas": hardware.strategy.num_replicas_in_sync if hardware.strategy else 1,
         "workers": workers(hardware.strategy),
     })

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from seqclf.config import validate_config
@@ -420,14 +422,17 @@ def test_auto_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
 INTRA_OP = """
 import sys
 import tensorflow as tf
+from seqclf.backend import auto_intra_op_threads, cpu_cores
 from seqclf.config import load_config
 from seqclf.errors import SeqclfError
 from seqclf.train import setup_hardware
+print(setup_hardware(load_config(sys.argv[1])).intra_op_threads,  # auto, the default
+      auto_intra_op_threads("tensorflow", 0, cpu_cores()))
 cfg = load_config(sys.argv[1], ["training.intra_op_threads=1"])
 setup_hardware(cfg)
-setup_hardware(cfg)  # a second run in the process with the same setting is fine
-print(tf.config.threading.get_intra_op_parallelism_threads())
+print(setup_hardware(cfg).intra_op_threads)  # a second run with the same setting is fine
 tf.constant(1.0) + 1.0  # TensorFlow's runtime starts
+setup_hardware(load_config(sys.argv[1]))  # auto keeps what runs
 try:
     setup_hardware(load_config(sys.argv[1], ["training.intra_op_threads=2"]))
 except SeqclfError as exc:
@@ -442,18 +447,33 @@ def test_intra_op_threads_is_set_before_tensorflow_starts_and_refused_after(tmp_
 
     config = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"
     done = subprocess.run([sys.executable, "-c", INTRA_OP, str(config)], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert done.returncode == 0, done.stderr[-2000:]
+    auto, expected = done.stdout.strip().splitlines()[-3].split()
+    assert auto == expected
     assert done.stdout.strip().splitlines()[-2:] == [
         "1", f"{config}: training.intra_op_threads can only be set before TensorFlow starts "
              "in a process, and it runs with 1 already. Run it in a new process."]
 
 
+@pytest.mark.parametrize("backend, gpus, cores, expected", [
+    ("tensorflow", 0, 1, 1), ("tensorflow", 0, 2, 1), ("tensorflow", 0, 3, None),
+    ("tensorflow", 1, 2, None), ("jax", 0, 2, None), ("torch", 0, 2, None),
+])
+def test_intra_op_threads_auto_is_one_only_for_tensorflow_on_few_cpu_cores(
+        backend, gpus, cores, expected):
+    from seqclf.backend import auto_intra_op_threads
+
+    assert auto_intra_op_threads(backend, gpus, cores) == expected
+
+
 @pytest.mark.parametrize("training, expected", [
-    ({"intra_op_threads": 0}, r"training\.intra_op_threads must be >= 1"),
-    ({"intra_op_threads": True}, r"training\.intra_op_threads must be"),
-    ({"intra_op_threads": 2, "backend": "jax"}, r"training\.intra_op_threads must be null "
-     r"when training\.backend is 'jax' \(a TensorFlow setting\)\. Got 2 instead\."),
+    ({"intra_op_threads": 0}, r"training\.intra_op_threads must be an integer >= 1, 'auto' or "
+     r"null\. Got 0 instead\."),
+    ({"intra_op_threads": True}, r"training\.intra_op_threads must be an integer >= 1"),
+    ({"intra_op_threads": "many"}, r"training\.intra_op_threads must be an integer >= 1"),
+    ({"intra_op_threads": 2, "backend": "jax"}, r"training\.intra_op_threads must be 'auto' or "
+     r"null when training\.backend is 'jax' \(a TensorFlow setting\)\. Got 2 instead\."),
 ])
 def test_intra_op_threads_is_validated(training, expected):
     with pytest.raises(SeqclfError, match=expected):

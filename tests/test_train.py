@@ -100,6 +100,10 @@ def test_manifest(long_run):
     assert manifest["data_sha256"] == {str(long_run.train_csv): file_sha256(long_run.train_csv)}
     assert manifest["versions"]["keras"].startswith("3.")
     assert manifest["device"] in ("CPU", "GPU")
+    import tensorflow as tf  # the threads the run trained with, as TensorFlow reports them
+
+    assert manifest["intra_op_threads"] == (
+        tf.config.threading.get_intra_op_parallelism_threads() or None)
 
 
 def test_saved_config_and_preprocessing(long_run):
