@@ -140,6 +140,13 @@ def warm(seconds: list[float]) -> float:
 
 
 def ensure_reuters(folder: Path) -> None:
+    """The Reuters CSVs for seqclf's jobs; stops at once if the plain script's keras.datasets
+    loader would have to download (every plain job would fail, minutes apart)."""
+    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    if not (cache / "reuters.npz").exists():
+        sys.exit(f"benchmarks/performance.py: {cache / 'reuters.npz'} is missing (the plain "
+                 "Keras jobs load it through keras.datasets.reuters). Copy reuters.npz "
+                 "there or set KERAS_HOME to a folder whose datasets/ has it.")
     if not ((folder / "train.csv").exists() and (folder / "test.csv").exists()):
         subprocess.run([sys.executable, "-m", "seqclf.cli", "data", "reuters", "--output",
                         str(folder)], check=True, env=job_env())
