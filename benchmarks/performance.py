@@ -428,14 +428,21 @@ LIMITS: dict[str, str] = {
     "default-blog_lstm": (
         "See the 2 x LSTM(50) row: the recurrent loop's per-step cost bounds it."),
     "default-large": (
-        "Two causes. (1) seqclf masks padded steps by default, which makes Keras run its "
-        "masked recurrent loop (a select per step for the output and each state); the plain "
-        "script has no mask. Compare 'seqclf no masking' (model.masking: false, the same "
-        "run otherwise; nothing is padded in this data). (2) On this machine a TensorFlow "
-        "process runs this shape either fast or about 1.5x slower, decided per process "
-        "(the plain script too: a separate check outside this script saw it in 3 of 14 "
-        "plain processes, and TensorFlow's op determinism made no difference there), so a "
-        "median over 3 processes can land on either mode: compare the tops of the spreads."),
+        "seqclf masks padded steps by default, which makes Keras run its masked recurrent "
+        "loop (a select per step for the output and each state); the plain script has no "
+        "mask. Compare 'seqclf no masking' (model.masking: false, the same run otherwise; "
+        "nothing is padded in this data). The per-process slow mode that TensorFlow falls "
+        "into on this 2-core machine (up to 2-3x slower epochs, growing within a process) "
+        "is mostly gone with one thread per operation, the default here since "
+        "`training.intra_op_threads: auto` (compare 'seqclf TensorFlow threads'), but not "
+        "for every job: compare the tops of the spreads."),
+    "best-blog_stacked_lstm": (
+        "The fastest setting is the JAX backend (XLA's compiled scan over 49 steps x 2 "
+        "layers, forward and backward); its per-step cost is the epoch. Tried and not "
+        "faster: computing the input projection of all steps outside the loop (equal "
+        "outputs, 5-20% slower epochs on JAX and on TensorFlow with XLA, in a separate check outside this "
+        "script), one XLA thread per operation on JAX (the same, within noise), unrolling the loop (minutes of compile, "
+        "slower epochs)."),
     "torch-blog_lstm": _TORCH_LIMIT,
     "torch-blog_stacked_lstm": _TORCH_LIMIT,
     "torch-large": _TORCH_LIMIT.replace("At 50 units that per-step overhead is the epoch. ", ""),
@@ -516,11 +523,12 @@ def targets(results: dict) -> list[tuple[str, str, str, bool | None, str]]:
             rows.append((key, label, "not measured", None, ""))
             return
         met = r >= goal
-        miss = "" if met else f"missed by {goal - r:.2f}x ({(1 - r / goal):.0%} short)"
+        digits = 3 if abs(r - goal) < 0.01 else 2  # 0.995x must not read as 1.00x
+        miss = "" if met else f"missed by {goal - r:.{digits}f}x ({(1 - r / goal):.1%} short)"
         a, b = t[shape][name]["per_epoch"], t[shape][PLAIN]["per_epoch"]
         if not met and min(b) / max(a) >= goal:
             miss += "; the processes' spreads reach the target"
-        rows.append((key, label, f"{r:.2f}x ({name})", met, miss))
+        rows.append((key, label, f"{r:.{digits}f}x ({name})", met, miss))
 
     for shape, label in (("blog_lstm", "LSTM(50)"), ("blog_stacked_lstm", "2 x LSTM(50)")):
         ratio_row(f"default-{shape}", shape, DEFAULT, 1.3,
@@ -597,7 +605,7 @@ def render(results: dict) -> str:
     for key, label, measured, met, note in targets(results):
         mark = {True: "met", False: "**missed**", None: "-"}[met]
         limit = LIMITS.get(key, "") if met is False else ""
-        lines.append(f"| {label} | {measured} | {mark} | {' '.join(filter(None, [note, limit]))} |")
+        lines.append(f"| {label} | {measured} | {mark} | {'. '.join(filter(None, [note, limit]))} |")
     lines += [
         "",
         "## Training speed",
@@ -742,9 +750,21 @@ NOTES: list[str] = [
     "TensorFlow with XLA, else 1 (and 1 where Keras allows only one: the torch backend, "
     "`training.distribute: mirrored` or `multi_worker`). The arithmetic is the same (the "
     "'Same results' line above). The previous default was 32 on TensorFlow without XLA too "
-    "(the 'previous default' row of the larger shape). Without XLA it showed no gain: "
-    "level on the 50-unit models (which now get XLA) and, at 2 x LSTM(128), 1.4x slower "
-    "than 1 in the run before this one and level in this one; so Keras's own default, 1.",
+    "(the 'previous default' row of the larger shape). Without XLA it showed no steady "
+    "gain: level on the 50-unit models (which now get XLA) and, at 2 x LSTM(128), 1.4x "
+    "slower than 1 in one earlier run, level in another, faster in others, each time "
+    "decided by which processes fell into TensorFlow's slow mode (the spreads); so Keras's "
+    "own default, 1.",
+    "- **`training.intra_op_threads: auto` = one thread per TensorFlow operation on a "
+    "CPU-only machine of at most 2 cores** (`seqclf.backend.auto_intra_op_threads`; "
+    "elsewhere TensorFlow's default, one thread per core per operation). On this machine "
+    "TensorFlow processes fell into slow modes (epochs 1.5-3x slower, growing within a "
+    "process) in many jobs; a paired check outside this script traced them to the per-op "
+    "thread pools contending for 2 cores: one intra-op thread was fast in 10 of 10 "
+    "unmasked processes, one inter-op thread always slow. Compare 'seqclf default' with 'seqclf "
+    "TensorFlow threads' (`intra_op_threads: null`, the previous default): same seeds, the "
+    "same accuracies. Machines with more cores and GPUs are unmeasured, so they keep "
+    "TensorFlow's default. The run records the count in its manifest.",
     "- **Checkpoints at most every 10 s** (`CHECKPOINT_SECONDS` in `seqclf/train.py`): the "
     "checkpoint `--resume` restarts from saved the whole model after every epoch, 30-50 ms "
     "each, about a tenth of a tutorial-shape epoch; now after the first epoch and then once "
