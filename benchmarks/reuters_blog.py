@@ -41,10 +41,20 @@ def run_seqclf(name: str, seed: int, epochs: int | None, data_dir: Path, out: Pa
         overrides.append(f"training.epochs={epochs}")
     cfg = load_config(ROOT / "configs" / "reuters" / f"{name}.yaml", overrides)
     result = train(cfg, out)
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
     return {"impl": "seqclf", "config": name, "seed": seed,
             "accuracy": result.evaluation.accuracy, "baseline": result.evaluation.baseline,
             "seconds": result.fit_seconds, "run_seconds": result.seconds,
-            "epochs": result.epochs_run, "run": str(result.run_dir)}
+            "epochs": result.epochs_run, "run": str(result.run_dir),
+            "jit_compile": manifest["jit_compile"], "commit": _commit()}
+
+
+def _commit() -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                          capture_output=True)
+    return done.stdout.strip() or "unknown"
 
 
 def run_plain(name: str, seed: int, epochs: int | None) -> dict:
