@@ -812,9 +812,8 @@ NOTES: list[str] = [
     "depend on the count.",
     "- **Accuracy** is after the benchmark's few epochs, to show that no variant changes what "
     "is learned beyond seed-to-seed noise; the 200-epoch accuracies of the tutorial configs "
-    "(seqclf and the plain script side by side, 5 seeds) are in `reuters.md`; they were "
-    "measured without XLA, which rounds differently, so a rerun with the shipped configs "
-    "gives other per-seed figures (`training.jit_compile: false` gives the same ones).",
+    "(seqclf with its defaults, XLA included, and the plain script side by side, 5 seeds) "
+    "are in `reuters.md`.",
     "- **Peak RSS** is the process's VmHWM when the job ends (data, training, evaluation, "
     "plots and model files included).",
 ]
