@@ -387,11 +387,11 @@ class TrainingConfig(Section):
     # else 1, and 1 with distribute: mirrored or multi_worker (see STEPS_PER_EXECUTION_AUTO).
     steps_per_execution: Union[int, Literal["auto"]] = "auto"
     # Threads TensorFlow gives one operation (its intra-op parallelism). auto: 1 on a
-    # TensorFlow run without a GPU on a machine of <=
-    # seqclf.backend.AUTO_SINGLE_THREAD_MAX_CORES cores
-    # (there one thread per op made all three shapes of benchmarks/performance.py faster,
-    # with identical results; TensorFlow's per-op thread pools contend for 2 cores), else
-    # TensorFlow's default. null: TensorFlow's default (one per core) everywhere.
+    # TensorFlow run without a GPU on a machine of at most AUTO_SINGLE_THREAD_MAX_CORES
+    # (seqclf.backend) cores, where one thread per op made all three shapes of
+    # benchmarks/performance.py faster with identical results (TensorFlow's per-op thread
+    # pools contend for 2 cores); else TensorFlow's default. null: TensorFlow's default
+    # (one thread per core) everywhere.
     intra_op_threads: Union[int, Literal["auto"], None] = "auto"
 
     @field_validator("jit_compile", mode="before")
