@@ -228,6 +228,21 @@ def setup_hardware(cfg: Config) -> Hardware:
                     intra_op_threads(), tensorboard, strategy, warnings)
 
 
+def compute_line(model: Any, hardware: Hardware) -> str:
+    """The speed choices a run trains with, for the user (the manifest records them too):
+    e.g. ``compute: tensorflow on CPU, XLA, 32 batches per call, 1 thread per op``."""
+    from seqclf.backend import keras
+
+    parts = [f"{keras().backend.backend()} on {hardware.device}",
+             "XLA" if model.jit_compile is True else "no XLA"]
+    if model.steps_per_execution > 1:
+        parts.append(f"{model.steps_per_execution} batches per call")
+    if hardware.intra_op_threads:
+        parts.append(f"{hardware.intra_op_threads} thread"
+                     f"{'s' if hardware.intra_op_threads > 1 else ''} per op")
+    return "compute: " + ", ".join(parts)
+
+
 def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
          progress: Progress | None, started: float) -> TrainResult:
     """Fit (or continue fitting) in ``run_dir``, score on the test set, write everything."""
@@ -328,6 +343,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     if checkpoint is not None:
         callbacks.append(_checkpointer(k, checkpoint, callbacks, saved_state))
     if progress is not None:
+        progress.note(compute_line(model, hardware))
         progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size))
         callbacks.append(_progress_callback(k, progress))
     fit_start = time.time()

@@ -77,6 +77,9 @@ def test_train_with_progress_prints_one_line_per_epoch(long_data, tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "training tiny: lstm(4), 2 epochs, batch 16, adam lr 0.03"
+    # 2 epochs: no XLA under jit_compile auto, so one batch per call
+    assert re.match(r"compute: tensorflow on (CPU|GPU), no XLA(, \d+ threads? per op)?$",
+                    lines[2]), lines[:3]
     epochs = [line for line in lines if line.startswith("epoch ")]
     assert len(epochs) == 2
     assert re.match(r"epoch 1/2 loss \d+\.\d{4} accuracy \d\.\d{4} \(\d+\.\ds\)$", epochs[0])
