@@ -104,6 +104,8 @@ def test_manifest(long_run):
 
     assert manifest["intra_op_threads"] == (
         tf.config.threading.get_intra_op_parallelism_threads() or None)
+    assert manifest["jit_compile"] is False  # a few epochs: no XLA under auto
+    assert manifest["steps_per_execution"] == 1  # and so Keras's one batch per call
 
 
 def test_saved_config_and_preprocessing(long_run):
