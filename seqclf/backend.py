@@ -142,7 +142,7 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def intra_op_threads() -> int | None:
+def threads_per_op() -> int | None:
     """TensorFlow's threads per operation in this process (None: its default, or another
     backend)."""
     if keras().backend.backend() != "tensorflow":

@@ -205,7 +205,7 @@ def setup_hardware(cfg: Config) -> Hardware:
     Raises:
         SeqclfError: require_cudnn is set and cuDNN would not be used (before any training).
     """
-    from seqclf.backend import configure, devices, distribution, intra_op_threads, keras
+    from seqclf.backend import configure, devices, distribution, keras, threads_per_op
     from seqclf.model import cudnn_line, cudnn_reasons
 
     t = cfg.training
@@ -225,7 +225,7 @@ def setup_hardware(cfg: Config) -> Hardware:
         warnings.append("TensorBoard logs need the tensorflow and tensorboard packages "
                         "(Keras writes them with tf.summary); this run writes none.")
     return Hardware("GPU" if gpus else "CPU", gpus, line, t.mixed_precision and bool(gpus),
-                    intra_op_threads(), tensorboard, strategy, warnings)
+                    threads_per_op(), tensorboard, strategy, warnings)
 
 
 def compute_line(model: Any, hardware: Hardware) -> str:
