@@ -173,36 +173,6 @@ def _set_intra_op_threads(n: int, backend: str, where: str) -> None:
                           "Run it in a new process.") from None
 
 
-def distribution(kind: str, where: str = "config") -> Any:
-    """A tf.distribute strategy for ``training.distribute`` (None for ``none``).
-
-    ``mirrored``: every local GPU (or every logical CPU device when there is no GPU)
-    holds a replica; the batch size is the global one, split across replicas.
-    ``multi_worker``: ``tf.distribute.MultiWorkerMirroredStrategy`` over the cluster that
-    the ``TF_CONFIG`` environment variable describes (``seqclf.distributed``).
-
-    Raises:
-        SeqclfError: Not the TensorFlow backend; ``TF_CONFIG`` missing or malformed.
-    """
-    from seqclf.errors import must_be
-
-    if kind == "none":
-        return None
-    backend = keras().backend.backend()
-    if backend != "tensorflow":
-        raise must_be(where, "training.distribute", f"'none' on the {backend!r} Keras backend "
-                      "(it runs on TensorFlow's tf.distribute; use training.backend: "
-                      "tensorflow)", kind)
-    if kind == "multi_worker":
-        from seqclf import distributed
-
-        return distributed.strategy(where)
-    import tensorflow as tf
-
-    found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    return tf.distribute.MirroredStrategy([d.name for d in found])
-
-
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and the backend, and ask for deterministic kernels.
 

@@ -104,6 +104,52 @@ def _warn(messages: list[str]) -> None:
 
 @app.command()
 @handle_errors
+def init(
+    train: Annotated[Path, typer.Argument(
+        help="Training CSV, wide or long layout.", show_default=False)],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Config file to write.", show_default=False)],
+    test: Annotated[Optional[Path], typer.Option(
+        help="Test CSV in the same layout (default: data.test_split of TRAIN is held out).",
+        show_default=False)] = None,
+    format_: Annotated[Optional[str], typer.Option(
+        "--format", help="wide or long (default: guessed).", show_default=False)] = None,
+    label_column: Annotated[Optional[str], typer.Option(
+        help="Column of the labels (default: guessed from names like label, class, target).",
+        show_default=False)] = None,
+    id_column: Annotated[Optional[str], typer.Option(
+        help="Column of the sequence ids (default: guessed from names like id, series).",
+        show_default=False)] = None,
+    step_column: Annotated[Optional[str], typer.Option(
+        help="Column of the steps, long layout (default: guessed from names like step, t, "
+             "time).", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+) -> None:
+    """Write a config for TRAIN, with a model chosen from the data.
+
+    Guesses the layout (long: id and step columns, one label per id; else wide, one row
+    per sequence) and the label, id and step columns, reads the data as `seqclf train`
+    will, and writes OUTPUT: what was found as comments, the data section, and the model
+    family and sizes seqclf recommends for that data, with the reasons. Then run
+    `seqclf train OUTPUT`. No TensorFlow is loaded.
+    """
+    import shlex
+
+    from seqclf.init import init as init_config
+
+    result = init_config(train, test, output=output, force=force, label_column=label_column,
+                         id_column=id_column, step_column=step_column, format=format_)
+    for line in result.summary:
+        typer.echo(f"found: {line}")
+    typer.echo(f"wrote {result.output}")
+    typer.echo(f"model: {result.family}")
+    for reason in result.recommendation.reasons:
+        typer.echo(f"  - {reason}")
+    typer.echo(f"next: seqclf train {shlex.quote(str(result.output))}")
+
+
+@app.command()
+@handle_errors
 def train(
     config: Annotated[Optional[Path], typer.Argument(
         help="YAML config file (omit with --resume).", show_default=False)] = None,
@@ -199,8 +245,10 @@ def _print_scores(ev: Any) -> None:
 
 
 def _describe(cfg: Any) -> str:
-    m = cfg.model
-    stack = " -> ".join(f"{'bi' if m.bidirectional else ''}{m.cell}({u})" for u in m.layer_units())
+    from seqclf.models import registry
+
+    describe = registry.hook(cfg.model.family, "describe")
+    stack = describe(cfg.model) if describe else cfg.model.family
     epochs = cfg.training.epochs
     return (f"{stack}, {epochs} epoch{'s' if epochs != 1 else ''}, batch {cfg.training.batch_size}, "
             f"{cfg.optimizer.name} lr {cfg.optimizer.learning_rate:g}")
@@ -358,7 +406,8 @@ def sweep(
     the same file and storage, on this machine or others: each pulls the next trial.
     """
     from seqclf.compare import render
-    from seqclf.experiment import dry_run as describe, load_experiment, run
+    from seqclf.experiment import load_experiment
+    from seqclf.sweep import describe, run
 
     plan = load_experiment(experiment)
     if dry_run:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from seqclf import runs
-from seqclf.config import CELL_ARG_DEFAULTS, CELL_ONLY_ARGS
+from seqclf.sections import CELL_ARG_DEFAULTS, CELL_ONLY_ARGS
 from seqclf.errors import SeqclfError, must_be
 
 FORMATS = ("table", "csv", "markdown", "json")

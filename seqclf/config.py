@@ -9,70 +9,27 @@ those lists in step with the installed Keras.
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
+                      ValidationError, field_validator, model_validator)
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from seqclf.errors import SeqclfError, did_you_mean, must_be
+from seqclf.models import registry
+from seqclf.sections import (ACTIVATIONS, CELLS, CONSTRAINTS, INITIALIZERS,  # noqa: F401
+                             RECURRENT_LAYER_ARGS, FamilyConfig, Section, fraction, invalid,
+                             is_int)
 
-ACTIVATIONS = (
-    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu",
-    "hard_swish", "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish",
-    "relu", "relu6", "selu", "sigmoid", "silu", "soft_shrink", "softmax", "softplus",
-    "softsign", "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus", "swish", "tanh",
-    "tanh_shrink", "threshold",
-)
-INITIALIZERS = (
-    "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity",
-    "lecun_normal", "lecun_uniform", "ones", "orthogonal", "random_normal", "random_uniform",
-    "truncated_normal", "variance_scaling", "zeros",
-)
-CONSTRAINTS = ("max_norm", "min_max_norm", "non_neg", "unit_norm")
 OPTIMIZERS = (
     "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl", "lion", "nadam",
     "rmsprop", "sgd",
 )
-CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
-
-# Arguments of keras.layers.LSTM/GRU/SimpleRNN that the config passes through by name.
-# return_sequences/return_state are absent on purpose: seqclf manages them for stacking.
-RECURRENT_LAYER_ARGS = (
-    "activation", "recurrent_activation", "use_bias", "kernel_initializer",
-    "recurrent_initializer", "bias_initializer", "unit_forget_bias", "kernel_regularizer",
-    "recurrent_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-    "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout", "seed",
-    "go_backwards", "stateful", "unroll", "reset_after", "use_cudnn",
-)
-# Which optional arguments only some cells take (None in the config means "not used").
-CELL_ONLY_ARGS = {"recurrent_activation": ("lstm", "gru"), "unit_forget_bias": ("lstm",),
-                  "reset_after": ("gru",), "use_cudnn": ("lstm", "gru")}
-CELL_ARG_DEFAULTS = {"recurrent_activation": "sigmoid", "unit_forget_bias": True,
-                     "reset_after": True, "use_cudnn": "auto"}
-
-# Model families (seqclf/families.py) and the keys only some of them take; like the
-# cell-only arguments, None means "not used" and is filled with the family's default.
-# lstm_fcn's defaults are the published LSTM-FCN settings (Karim et al., 2017).
-FAMILIES = ("recurrent", "lstm_fcn", "conv_recurrent")
-FAMILY_ONLY_ARGS = {"conv_filters": ("lstm_fcn", "conv_recurrent"),
-                    "conv_kernel_sizes": ("lstm_fcn", "conv_recurrent"),
-                    "conv_pool_sizes": ("lstm_fcn", "conv_recurrent"),
-                    "recurrent_input": ("lstm_fcn",),
-                    "dimension_shuffle": ("lstm_fcn",),
-                    "branch_dropout": ("lstm_fcn",)}
-FAMILY_ARG_DEFAULTS = {
-    "lstm_fcn": {"conv_filters": [128, 256, 128], "conv_kernel_sizes": [8, 5, 3],
-                 "conv_pool_sizes": None, "recurrent_input": "series",
-                 "dimension_shuffle": True, "branch_dropout": 0.8},
-    "conv_recurrent": {"conv_filters": [64, 64, 64], "conv_kernel_sizes": [7, 5, 3],
-                       "conv_pool_sizes": [4, 4, 4]},
-}
 
 MANAGED_KEYS = {
     "return_sequences": "seqclf sets it so that every layer but the last of a stack "
@@ -80,60 +37,6 @@ MANAGED_KEYS = {
     "return_state": "seqclf builds classifiers, which never return states",
 }
 
-Activation = Literal[ACTIVATIONS]
-Initializer = Literal[INITIALIZERS]
-Constraint = Literal[CONSTRAINTS]
-
-
-def fraction() -> Any:
-    """A field in [0, 1), default 0: a dropout or split of 1 would leave nothing."""
-    return Field(0.0, ge=0.0, lt=1.0)
-
-
-def _invalid(key: str, constraint: str, value: Any) -> PydanticCustomError:
-    """A cross-field error for a model validator; ``key`` is relative to the section."""
-    return PydanticCustomError("constraint_at", "{key} must be {constraint}",
-                               {"key": key, "constraint": constraint, "value": value})
-
-
-def _is_int(value: Any, minimum: int = 1) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _fill_only_args(section: BaseModel, selector: str, only: dict[str, tuple[str, ...]],
-                    defaults: dict[str, Any]) -> None:
-    """Keys that only some values of ``selector`` (cell, family) take: fill in their
-    ``defaults`` where taken and unset, reject a value where not taken."""
-    kind = getattr(section, selector)
-    for key, kinds in only.items():
-        value = getattr(section, key)
-        if kind in kinds:
-            if value is None:
-                setattr(section, key, copy.deepcopy(defaults[key]))
-        elif value is not None:
-            raise _invalid(key, f"null for {selector} {kind!r} (only "
-                           f"{' and '.join(kinds)} {'take' if len(kinds) > 1 else 'takes'} "
-                           "it)", value)
-
-
-class Section(BaseModel):
-    """Base of every config section: strict types, no unknown keys."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class Regularizer(Section):
-    """Weight penalty, built as ``keras.regularizers.L1L2(l1, l2)``."""
-
-    l1: float = Field(0.0, ge=0.0)
-    l2: float = Field(0.0, ge=0.0)
-
-
-class EmbeddingConfig(Section):
-    """An Embedding layer for integer token inputs (token 0 is reserved for padding)."""
-
-    input_dim: int = Field(ge=2, description="vocabulary size: tokens are 1..input_dim-1")
-    output_dim: int = Field(ge=1)
 
 
 class EarlyStoppingConfig(Section):
@@ -200,130 +103,44 @@ class DataConfig(Section):
         for n, (key, name) in enumerate(roles):
             for other, other_name in roles[:n]:
                 if name is not None and name == other_name:
-                    raise _invalid(key, f"a different column than data.{other}", name)
+                    raise invalid(key, f"a different column than data.{other}", name)
         if self.feature_columns:
             for key, name in roles[:2]:  # the step may be a feature too
                 if name in self.feature_columns:
-                    raise _invalid("feature_columns", f"columns other than data.{key} "
+                    raise invalid("feature_columns", f"columns other than data.{key} "
                                    f"({name!r})", self.feature_columns)
         return self
 
 
-class ModelConfig(Section):
-    """The model: a recurrent stack, or another family built around one (see
-    seqclf/families.py). Keys named like Keras arguments go straight to the layers."""
+def _family_of(value: Any) -> Any:
+    """The discriminator of the model section: its ``family`` (default: recurrent)."""
+    if isinstance(value, dict):
+        return value.get("family", registry.DEFAULT)
+    return getattr(value, "family", None)
 
-    family: Literal[FAMILIES] = "recurrent"
-    cell: Literal["lstm", "gru", "rnn"] = "lstm"
-    units: Union[int, list[int]] = 64
-    depth: int | None = Field(None, ge=1)
-    bidirectional: bool = False
-    merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
-    masking: bool = True
-    embedding: EmbeddingConfig | None = None
-    head_units: list[int] = Field(default_factory=list)
-    head_activation: Activation = "relu"
-    head_dropout: float = fraction()
-    # Family-only keys (FAMILY_ONLY_ARGS): null = the family's default, or not used.
-    conv_filters: list[int] | None = None
-    conv_kernel_sizes: list[int] | None = None
-    conv_pool_sizes: list[int] | None = None
-    recurrent_input: Literal["series", "conv_features"] | None = None
-    dimension_shuffle: bool | None = None
-    branch_dropout: float | None = Field(None, ge=0.0, lt=1.0)
-    # Keras recurrent layer arguments, with Keras's defaults.
-    activation: Activation = "tanh"
-    recurrent_activation: Activation | None = None
-    use_bias: bool = True
-    kernel_initializer: Initializer = "glorot_uniform"
-    recurrent_initializer: Initializer = "orthogonal"
-    bias_initializer: Initializer = "zeros"
-    unit_forget_bias: bool | None = None
-    kernel_regularizer: Regularizer | None = None
-    recurrent_regularizer: Regularizer | None = None
-    bias_regularizer: Regularizer | None = None
-    activity_regularizer: Regularizer | None = None
-    kernel_constraint: Constraint | None = None
-    recurrent_constraint: Constraint | None = None
-    bias_constraint: Constraint | None = None
-    dropout: float = fraction()
-    recurrent_dropout: float = fraction()
-    seed: int | None = None
-    go_backwards: bool = False
-    stateful: bool = False
-    unroll: bool = False
-    reset_after: bool | None = None
-    use_cudnn: Union[bool, Literal["auto"], None] = None
 
-    @field_validator("units", mode="before")
-    @classmethod
-    def _check_units(cls, value: Any) -> Any:
-        if not (_is_int(value) or isinstance(value, list) and value and all(map(_is_int, value))):
-            raise PydanticCustomError("constraint", "an integer >= 1 or a non-empty list of them")
-        return value
+def _model_union() -> Any:
+    """The model section's type: each registered family's Config, told apart by family."""
+    members = [Annotated[module.Config, Tag(name)]
+               for name, module in registry.families().items()]
+    return Annotated[Union[tuple(members)], Discriminator(_family_of)]
 
-    @field_validator("head_units", mode="before")
-    @classmethod
-    def _check_head_units(cls, value: Any) -> Any:
-        if not (isinstance(value, list) and all(map(_is_int, value))):
-            raise PydanticCustomError("constraint", "a list of integers >= 1")
-        return value
 
-    @field_validator("use_cudnn", mode="before")
-    @classmethod
-    def _check_use_cudnn(cls, value: Any) -> Any:
-        if not (value is None or isinstance(value, bool) or value == "auto"):
-            raise PydanticCustomError("constraint", "true, false or 'auto'")
-        return value
+ModelConfig = _model_union()
 
-    @model_validator(mode="after")
-    def _check_cell_args(self) -> "ModelConfig":
-        if isinstance(self.units, list) and self.depth is not None and self.depth != len(self.units):
-            raise _invalid("depth", f"null or {len(self.units)} (the length of model.units) "
-                           "when units is a list", self.depth)
-        given = set(self.model_fields_set)
-        _fill_only_args(self, "cell", CELL_ONLY_ARGS, CELL_ARG_DEFAULTS)
-        if (self.family == "lstm_fcn" and self.recurrent_input == "conv_features"
-                and self.dimension_shuffle is None):
-            # not the family default (true): it transposes the series, which is not read
-            self.dimension_shuffle = False
-        _fill_only_args(self, "family", FAMILY_ONLY_ARGS, FAMILY_ARG_DEFAULTS.get(self.family, {}))
-        if self.recurrent_input == "conv_features" and self.dimension_shuffle:
-            raise _invalid("dimension_shuffle", "false when model.recurrent_input is "
-                           "'conv_features' (the recurrent branch reads the convolutional "
-                           "features, not the series it would transpose)", True)
-        if self.recurrent_input == "series" and self.conv_pool_sizes is not None:
-            raise _invalid("conv_pool_sizes", "null for lstm_fcn when model.recurrent_input "
-                           "is 'series' (pooling only shortens what the recurrent branch "
-                           "reads; set recurrent_input: conv_features)", self.conv_pool_sizes)
-        if self.conv_filters is not None:
-            n = len(self.conv_filters)
-            for key in ("conv_kernel_sizes", "conv_pool_sizes"):
-                value = getattr(self, key)
-                if value is not None and len(value) != n:
-                    hint = ("" if key in given else
-                            f"; set it too, the {self.family} default has {len(value)}")
-                    raise _invalid(key, f"a list of {n} integers (one per model.conv_filters "
-                                   f"entry{hint})", value)
-        return self
 
-    @field_validator("conv_filters", "conv_kernel_sizes", "conv_pool_sizes", mode="before")
-    @classmethod
-    def _check_conv_lists(cls, value: Any) -> Any:
-        if not (value is None or isinstance(value, list) and value and all(map(_is_int, value))):
-            raise PydanticCustomError("constraint", "null or a non-empty list of integers >= 1")
-        return value
+def _default_model() -> Any:
+    """The model section's field: the default family with its defaults."""
+    return Field(default_factory=lambda: registry.get(registry.DEFAULT).Config())
 
-    def layer_units(self) -> list[int]:
-        """The units of each recurrent layer, bottom to top."""
-        if isinstance(self.units, list):
-            return list(self.units)
-        return [self.units] * (self.depth or 1)
 
-    def layer_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for the Keras recurrent layer class of ``cell``."""
-        return {k: getattr(self, k) for k in RECURRENT_LAYER_ARGS
-                if not (k in CELL_ONLY_ARGS and self.cell not in CELL_ONLY_ARGS[k])}
+def _rebuild_model_section() -> None:
+    """A family registered after import (a plugin, a test's example) joins the schema."""
+    global ModelConfig
+    ModelConfig = _model_union()
+    Config.__pydantic_fields__["model"] = FieldInfo.from_annotated_attribute(
+        ModelConfig, _default_model())
+    Config.model_rebuild(force=True)
 
 
 class OptimizerConfig(Section):
@@ -404,29 +221,29 @@ class TrainingConfig(Section):
     @field_validator("intra_op_threads", mode="before")
     @classmethod
     def _check_intra_op_threads(cls, value: Any) -> Any:
-        if not (value is None or _is_int(value) or value == "auto"):
+        if not (value is None or is_int(value) or value == "auto"):
             raise PydanticCustomError("constraint", "an integer >= 1, 'auto' or null")
         return value
 
     @field_validator("steps_per_execution", mode="before")
     @classmethod
     def _check_steps_per_execution(cls, value: Any) -> Any:
-        if not (_is_int(value) or value == "auto"):
+        if not (is_int(value) or value == "auto"):
             raise PydanticCustomError("constraint", "an integer >= 1 or 'auto'")
         return value
 
     @model_validator(mode="after")
     def _check_steps_per_execution_fits(self) -> "TrainingConfig":
         why = single_step_only(self.backend, self.distribute)
-        if why and _is_int(self.steps_per_execution, 2):
-            raise _invalid("steps_per_execution", f"1 or 'auto' {why}", self.steps_per_execution)
-        if _is_int(self.intra_op_threads) and self.backend in ("jax", "torch"):
-            raise _invalid("intra_op_threads", f"'auto' or null when training.backend is "
+        if why and is_int(self.steps_per_execution, 2):
+            raise invalid("steps_per_execution", f"1 or 'auto' {why}", self.steps_per_execution)
+        if is_int(self.intra_op_threads) and self.backend in ("jax", "torch"):
+            raise invalid("intra_op_threads", f"'auto' or null when training.backend is "
                            f"{self.backend!r} (a TensorFlow setting)", self.intra_op_threads)
         if self.distribute == "multi_worker" and self.repeats > 1:
             # TensorFlow sets up a process's cluster once; a group of runs would need one
             # chief-only group directory too. Repeats are separate commands instead.
-            raise _invalid("repeats", "1 when training.distribute is 'multi_worker' (run "
+            raise invalid("repeats", "1 when training.distribute is 'multi_worker' (run "
                            "each seed as its own command)", self.repeats)
         return self
 
@@ -458,7 +275,7 @@ class Config(Section):
 
     name: str | None = None
     data: DataConfig
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    model: ModelConfig = _default_model()
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     _source: str = PrivateAttr("config")
@@ -470,23 +287,23 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _check_cross_section(self) -> "Config":
-        if self.training.distribute == "multi_worker" and self.model.stateful:
+        if self.training.distribute == "multi_worker" and self.model.is_stateful():
             # A stateful model has a fixed batch dimension, the global batch; each replica
             # gets its share of it.
-            raise _invalid("model.stateful", "false when training.distribute is "
-                           "'multi_worker'", self.model.stateful)
+            raise invalid("model.stateful", "false when training.distribute is "
+                           "'multi_worker'", True)
         for key in ("early_stopping", "reduce_lr_on_plateau"):
             callback = getattr(self.training, key)
             if (callback is not None and callback.monitor.startswith("val_")
                     and self.training.validation_split == 0):
-                raise _invalid(f"training.{key}.monitor", "'loss' or 'accuracy' when "
+                raise invalid(f"training.{key}.monitor", "'loss' or 'accuracy' when "
                                "training.validation_split is 0 (or set a validation_split)",
                                callback.monitor)
-        if self.model.embedding is not None and self.training.random_crop < 1.0:
-            raise _invalid("training.random_crop", "1.0 (off) when model.embedding is set "
+        if self.model.token_input() is not None and self.training.random_crop < 1.0:
+            raise invalid("training.random_crop", "1.0 (off) when model.embedding is set "
                            "(it crops numeric series only)", self.training.random_crop)
-        if self.model.embedding is not None and self.data.scaling != "none":
-            raise _invalid("data.scaling", "'none' when model.embedding is set (token ids "
+        if self.model.token_input() is not None and self.data.scaling != "none":
+            raise invalid("data.scaling", "'none' when model.embedding is set (token ids "
                            "are not scaled)", self.data.scaling)
         return self
 
@@ -498,6 +315,8 @@ class Config(Section):
         """The resolved config as YAML text."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
+
+registry.on_change(_rebuild_model_section)
 
 PATH_KEYS = (("data", "train"), ("data", "test"))
 
@@ -667,6 +486,8 @@ def _field_path(loc: tuple[Any, ...], etype: str
         if isinstance(item, int):
             if parts:
                 parts[-1] += f"[{item}]"
+        elif parts == ["model"] and n == 1 and item in registry.families():
+            cls = registry.get(item).Config  # the family's schema (a union-member tag)
         elif cls is not None and item in cls.model_fields:
             parts.append(item)
             owner, field = cls, item
@@ -708,9 +529,18 @@ def _to_error(exc: ValidationError, where: str, overrides: dict[str, str]) -> Se
         valid = sorted(owner.model_fields) if owner is not None else []
         if name in MANAGED_KEYS:
             return SeqclfError(f"{where}: {key} cannot be set: {MANAGED_KEYS[name]}.")
+        family = ""
+        if owner is not None and issubclass(owner, FamilyConfig):
+            family = f" for model.family {err['loc'][1]!r}"
         return SeqclfError(
-            f"{where}: {key} is not a valid key{did_you_mean(name, valid)}. "
-            f"Valid keys under {section or 'the top level'}: {', '.join(valid)}.")
+            f"{where}: {key} is not a valid key{family}{did_you_mean(name, valid)}. "
+            f"Valid keys under {section or 'the top level'}{family and ' for that family'}: "
+            f"{', '.join(valid)}.")
+    if etype == "union_tag_invalid" and parts == ["model"]:
+        names = list(registry.families())
+        tag = ctx.get("tag")
+        return must_be(where, "model.family", "one of: " + ", ".join(map(repr, names))
+                       + (did_you_mean(tag, names) if isinstance(tag, str) else ""), tag)
     if etype == "missing":
         return SeqclfError(f"{where}: {key} must be given. Got nothing instead.")
     if etype in ("constraint", "constraint_at"):

@@ -735,7 +735,7 @@ class Preprocessor:
             lo, hi = stacked.min(axis=0), stacked.max(axis=0)
             center = lo.tolist()
             scale = np.where(hi > lo, hi - lo, 1.0).tolist()
-        embedding = cfg.model.embedding
+        embedding = cfg.model.token_input()
         if embedding is not None:
             pad_value = 0.0
         else:

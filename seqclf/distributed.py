@@ -127,6 +127,34 @@ def worker_notes(distribute: str, where: str = "config") -> list[str]:
             "directory, and this worker's scratch copy is deleted."]
 
 
+def distribution(kind: str, where: str = "config") -> Any:
+    """A tf.distribute strategy for ``training.distribute`` (None for ``none``).
+
+    ``mirrored``: every local GPU (or every logical CPU device when there is no GPU)
+    holds a replica; the batch size is the global one, split across replicas.
+    ``multi_worker``: ``tf.distribute.MultiWorkerMirroredStrategy`` over the cluster that
+    the ``TF_CONFIG`` environment variable describes (``strategy``).
+
+    Raises:
+        SeqclfError: Not the TensorFlow backend; ``TF_CONFIG`` missing or malformed.
+    """
+    if kind == "none":
+        return None
+    from seqclf.backend import keras
+
+    backend = keras().backend.backend()
+    if backend != "tensorflow":
+        raise must_be(where, "training.distribute", f"'none' on the {backend!r} Keras backend "
+                      "(it runs on TensorFlow's tf.distribute; use training.backend: "
+                      "tensorflow)", kind)
+    if kind == "multi_worker":
+        return strategy(where)
+    import tensorflow as tf
+
+    found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([d.name for d in found])
+
+
 def strategy(where: str = "config") -> Any:
     """A ``tf.distribute.MultiWorkerMirroredStrategy`` for the ``TF_CONFIG`` cluster.
 

@@ -155,13 +155,14 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         dataset = self._dataset(X, y, cfg, require_labels=True)
         check_classification_targets(dataset.labels)
         d = prepare_sets(cfg, dataset)
+        cfg = d.config  # model.family auto: the family chosen from the data
         hardware = setup_hardware(cfg)
-        model, _ = fit_model(cfg, d, hardware)
+        model, _, closed_form = fit_model(cfg, d, hardware)
         for message in d.warnings + hardware.warnings:
             warnings.warn(message, UserWarning, stacklevel=2)
         self._set_fitted(cfg, d.prep, model)
-        self.history_ = {key: [float(v) for v in values]
-                         for key, values in model.history.history.items()}
+        history = closed_form if closed_form is not None else model.history.history
+        self.history_ = {key: [float(v) for v in values] for key, values in history.items()}
         self.n_iter_ = len(self.history_.get("loss", []))
         return self
 
@@ -198,7 +199,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                           f"training padding length ({self.preprocessor_.max_length}) and "
                           "were truncated.", UserWarning, stacklevel=3)
         cfg = self.config_
-        return predict_proba(self.model_, x, cfg.training.batch_size, cfg.model.stateful)
+        return predict_proba(self.model_, x, cfg.training.batch_size, cfg.model.is_stateful())
 
     def _dataset(self, X: Any, y: Any, cfg: Any, require_labels: bool) -> Any:
         """``X`` (and ``y``) as a SequenceSet, read as ``cfg``'s data section says."""

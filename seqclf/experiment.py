@@ -363,10 +363,6 @@ def is_complete(path: Path, cfg: Config) -> bool:
 def dry_run(plan: Plan, output_dir: str | Path = "runs") -> str:
     """The resolved variants, their settings and seeds, and what is already done."""
     exp_dir = plan.directory(output_dir)
-    if plan.spec.search is not None:
-        from seqclf.search import describe
-
-        return describe(plan, exp_dir)
     width = max(len(v.name) for v in plan.variants)
     lines, done = [], 0
     for v in plan.variants:
@@ -413,7 +409,8 @@ def run(plan: Plan, output_dir: str | Path = "runs", jobs: int = 1,
     Complete runs of the same config are skipped; an unfinished run directory (an
     ``INCOMPLETE`` marker, or no manifest) is removed and trained again. The comparison
     (``compare.md``, ``.csv``, ``.json``, ``compare.png``) is written into the experiment
-    directory. A ``search:`` experiment runs Optuna trials instead (``seqclf.search``).
+    directory. A ``search:`` experiment runs Optuna trials instead (``seqclf.sweep``
+    chooses).
 
     Args:
         plan: From ``load_experiment``.
@@ -423,10 +420,6 @@ def run(plan: Plan, output_dir: str | Path = "runs", jobs: int = 1,
     """
     from seqclf import compare
 
-    if plan.spec.search is not None:
-        from seqclf.search import search
-
-        return search(plan, output_dir, jobs, announce)
     say = announce or (lambda line: None)
     exp_dir = plan.directory(output_dir)
     all_runs = plan.runs()

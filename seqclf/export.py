@@ -106,7 +106,7 @@ def export(run_dir: str | Path, fmt: str, output: str | Path,
         if run.manifest.get("mixed_precision"):
             raise SeqclfError(f"{run.path}: was trained with training.mixed_precision; ONNX "
                               "export needs a float32 model. Use --format savedmodel.")
-    if run.config.model.stateful:
+    if run.config.model.is_stateful():
         raise SeqclfError(f"{run.path}: model.stateful is true: the model carries its state "
                           "from one batch to the next, which an exported model cannot. "
                           "Export a stateless model.")

@@ -1,9 +1,8 @@
 """Building the Keras model described by the config, and running it on arrays.
 
-Layout: input -> Masking (numeric input) or Embedding(mask_zero) (token input) -> one or
-more recurrent layers (optionally Bidirectional; all but the last return sequences), or
-another ``model.family``'s feature extractor (seqclf/families.py) -> optional Dense head
--> Dense(n_classes, softmax). Padded steps carry a mask, so they never influence the
+Layout: input -> Masking (numeric input) or Embedding(mask_zero) (token input) -> the
+``model.family``'s features (``seqclf/models/<family>.py``) -> optional Dense head ->
+Dense(n_classes, softmax). Padded steps carry a mask, so they never influence the
 prediction.
 """
 
@@ -15,51 +14,52 @@ from typing import Any
 import numpy as np
 
 from seqclf.backend import compile_model, devices, keras
-from seqclf.config import CELLS, Config, ModelConfig, OptimizerConfig, single_step_only
+from seqclf.config import Config, OptimizerConfig, single_step_only, validate_config
 from seqclf.data import Preprocessor
 from seqclf.errors import SeqclfError, did_you_mean, must_be
+from seqclf.models import registry
+from seqclf.sections import DenseHead
 
 OPTIMIZER_CLASSES = {
     "adadelta": "Adadelta", "adafactor": "Adafactor", "adagrad": "Adagrad", "adam": "Adam",
     "adamax": "Adamax", "adamw": "AdamW", "ftrl": "Ftrl", "lion": "Lion", "nadam": "Nadam",
     "rmsprop": "RMSprop", "sgd": "SGD",
 }
-REGULARIZER_KEYS = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                    "activity_regularizer")
 
 
 def build_model(cfg: Config, prep: Preprocessor) -> Any:
     """Build and compile the classifier for data shaped as ``prep`` describes."""
     k = keras(cfg.training.backend)
+    registry.load_layers()  # only now: they define Keras layers, so the backend is chosen
+    combine = registry.hook(cfg.model.family, "combine")
+    if combine is not None:  # an ensemble, untrained (seqclf check)
+        return combine(k, [build_model(member_config(cfg, section, seed), prep)
+                           for section, seed in cfg.model.member_sections(cfg.training.seed)])
     layers = k.layers
     m = cfg.model
     # A stateful layer keeps state per batch row, so Keras needs the batch size up front.
-    batch_size = cfg.training.batch_size if m.stateful else None
+    batch_size = cfg.training.batch_size if m.is_stateful() else None
     if prep.vocab_size is not None:
         inputs = k.Input(shape=(prep.max_length,), batch_size=batch_size, dtype="int32",
                          name="tokens")
-        x = layers.Embedding(prep.vocab_size, m.embedding.output_dim, mask_zero=m.masking,
+        x = layers.Embedding(prep.vocab_size, m.token_input().output_dim, mask_zero=m.masking,
                              name="embedding")(inputs)
     else:
         inputs = k.Input(shape=(prep.max_length, prep.n_features), batch_size=batch_size,
                          name="sequences")
         x = inputs
         if cfg.training.random_crop < 1.0:  # a training-only augmentation, before masking
-            from seqclf import families
+            from seqclf.models.layers import RandomCrop
 
-            x = families.RandomCrop(cfg.training.random_crop, prep.pad_value, prep.padding,
-                                    seed=cfg.training.seed, name="random_crop")(x)
+            x = RandomCrop(cfg.training.random_crop, prep.pad_value, prep.padding,
+                           seed=cfg.training.seed, name="random_crop")(x)
         x = layers.Masking(mask_value=prep.pad_value, name="masking")(x) if m.masking else x
-    if m.family == "recurrent":
-        x = recurrent_stack(k, m, x)
-    else:  # imported only now: it defines Keras layers, so Keras's backend must be chosen
-        from seqclf import families
-
-        x = families.FEATURES[m.family](k, m, prep, x)
-    for j, n in enumerate(m.head_units):
-        x = layers.Dense(n, activation=m.head_activation, name=f"dense_{j + 1}")(x)
-        if m.head_dropout:
-            x = layers.Dropout(m.head_dropout, name=f"dropout_{j + 1}")(x)
+    x = registry.get(m.family).features(k, m, prep, x)
+    if isinstance(m, DenseHead):
+        for j, n in enumerate(m.head_units):
+            x = layers.Dense(n, activation=m.head_activation, name=f"dense_{j + 1}")(x)
+            if m.head_dropout:
+                x = layers.Dropout(m.head_dropout, name=f"dropout_{j + 1}")(x)
     # float32 softmax keeps probabilities exact even under a mixed-precision policy.
     outputs = layers.Dense(len(prep.classes), activation="softmax", dtype="float32",
                            name="classes")(x)
@@ -75,6 +75,15 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=jit, steps_per_execution=steps)
     return model
+
+
+def member_config(cfg: Config, section: dict[str, Any], seed: int) -> Config:
+    """The config of one ensemble member: ``cfg`` with the member's model section and
+    training seed."""
+    raw = cfg.to_dict()
+    raw["model"] = section
+    raw["training"]["seed"] = seed
+    return validate_config(raw, where=cfg.source)
 
 
 # training.jit_compile: auto on TensorFlow without a GPU. In benchmarks/performance.py
@@ -98,55 +107,18 @@ def resolve_jit_compile(cfg: Config, backend: str, gpu: bool) -> bool | str:
             and t.epochs >= XLA_MIN_EPOCHS and t.distribute == "none")
 
 
-def recurrent_stack(k: Any, m: ModelConfig, x: Any) -> Any:
-    """The configured recurrent layers on ``x``; all but the last return sequences."""
-    layers = k.layers
-    kwargs = m.layer_kwargs()
-    for key in REGULARIZER_KEYS:
-        reg = kwargs[key]
-        kwargs[key] = None if reg is None else k.regularizers.L1L2(l1=reg.l1, l2=reg.l2)
-    cell = getattr(layers, CELLS[m.cell])
-    units = m.layer_units()
-    for i, n in enumerate(units):
-        layer = cell(n, return_sequences=i < len(units) - 1, name=f"{m.cell}_{i + 1}", **kwargs)
-        if m.bidirectional:
-            layer = layers.Bidirectional(layer, merge_mode=m.merge_mode,
-                                         name=f"bidirectional_{i + 1}")
-        x = layer(x)
-    return x
-
-
 def cudnn_reasons(cfg: Config, backend: str = "tensorflow") -> list[str]:
-    """Why Keras would not run the recurrent layers on the cuDNN kernel (empty: it would).
-
-    A pure function of the config, mirroring Keras's own conditions (which otherwise fall
-    back to the generic kernel silently): LSTM or GRU, tanh activation, sigmoid recurrent
-    activation, no recurrent dropout, no unrolling, biases on, GRU with reset_after, masks
-    only on right-padded input, and the TensorFlow backend.
-    """
-    m = cfg.model
+    """Why Keras would not run the model's recurrent layers on the cuDNN kernel (empty:
+    it would): the backend, then the family's own reasons (its ``cudnn_reasons`` hook; a
+    family without one has no recurrent layers)."""
     reasons = []
     if backend != "tensorflow":
         reasons.append(f"the Keras backend is {backend!r} (seqclf's cuDNN path is TensorFlow's)")
-    if m.cell == "rnn":
-        reasons.append("model.cell is 'rnn' (cuDNN has LSTM and GRU kernels only)")
-    if m.use_cudnn is False:
-        reasons.append("model.use_cudnn is false")
-    if m.activation != "tanh":
-        reasons.append(f"model.activation is {m.activation!r}, not 'tanh'")
-    if m.cell != "rnn" and m.recurrent_activation != "sigmoid":
-        reasons.append(f"model.recurrent_activation is {m.recurrent_activation!r}, not 'sigmoid'")
-    if m.recurrent_dropout:
-        reasons.append(f"model.recurrent_dropout is {m.recurrent_dropout:g}, not 0")
-    if m.unroll:
-        reasons.append("model.unroll is true")
-    if not m.use_bias:
-        reasons.append("model.use_bias is false")
-    if m.cell == "gru" and m.reset_after is False:
-        reasons.append("model.reset_after is false")
-    if m.masking and cfg.data.padding == "pre" and not (m.family == "lstm_fcn"
-                                                      and m.dimension_shuffle):
-        reasons.append("data.padding is 'pre' (cuDNN takes masks on right-padded input only)")
+    family_reasons = registry.hook(cfg.model.family, "cudnn_reasons")
+    if family_reasons is None:
+        reasons.append(f"model.family {cfg.model.family!r} has no recurrent layers")
+    else:
+        reasons += family_reasons(cfg.model, cfg)
     return reasons
 
 

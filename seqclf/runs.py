@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from seqclf.config import Config, read_yaml_mapping, validate_config
+from seqclf.models import registry
 from seqclf.data import Preprocessor
 from seqclf.errors import SeqclfError
 
@@ -158,7 +159,7 @@ class Run:
             raise SeqclfError(f"{self.path / MODEL}: is missing from the run directory. Train "
                               "the run again.")
         k = keras(self.config.training.backend)
-        import seqclf.families  # noqa: F401  (registers seqclf's custom layers)
+        registry.load_layers()  # seqclf's custom layers, so the model's resolve
 
         try:
             # safe_mode: a model file may not run arbitrary code (Lambda layers, pickles).

@@ -25,6 +25,24 @@ ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("down", "flat", "up")  # string labels; the class sets the mean of feature x
 
 
+# --- slow tests: `pytest` leaves them out, `pytest --slow` runs everything -------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true",
+                     help="also run the tests marked slow (subprocesses, several processes, "
+                          "exports, longer fits): the whole suite, as CI runs it")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 # --- small writers -------------------------------------------------------------------
 
 

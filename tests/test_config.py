@@ -160,9 +160,9 @@ def test_unknown_key_suggests_and_lists_valid_keys(tmp_path):
     msg = _config_error(tmp_path, {"data": data(), "model": {"unitz": 8}})
     assert msg.startswith(f"{tmp_path / 'bad.yaml'}: model.unitz is not a valid key")
     assert "(did you mean 'units'?)" in msg
-    assert "Valid keys under model:" in msg
+    assert "Valid keys under model for that family:" in msg
     for key in ("cell", "units", "depth", "dropout", "recurrent_dropout", "bidirectional"):
-        assert re.search(rf"\b{key}\b", msg.split("Valid keys under model:")[1])
+        assert re.search(rf"\b{key}\b", msg.split("Valid keys under model for that family:")[1])
 
 
 def test_unknown_top_level_section(tmp_path):
@@ -306,9 +306,9 @@ def test_set_bad_range_is_attributed_to_set(tmp_path):
 
 def test_set_unknown_key(tmp_path):
     msg = _config_error(tmp_path, {"data": data()}, ["model.unitz=8"])
-    assert msg.startswith("--set model.unitz=8: model.unitz is not a valid key "
-                          "(did you mean 'units'?)")
-    assert "Valid keys under model:" in msg
+    assert msg.startswith("--set model.unitz=8: model.unitz is not a valid key for "
+                          "model.family 'recurrent' (did you mean 'units'?)")
+    assert "Valid keys under model for that family:" in msg
 
 
 @pytest.mark.parametrize("item", ["model.units", "=3", "model..units=3", ".units=3"])

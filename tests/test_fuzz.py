@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqclf.config import (ACTIVATIONS, OPTIMIZERS, Config, DataConfig, EarlyStoppingConfig,
-                           ModelConfig, TrainingConfig, load_config, validate_config)
+                           TrainingConfig, load_config, validate_config)
+from seqclf.models import registry
 from seqclf.data import Preprocessor, SequenceSet, read_sequences
 from seqclf.errors import SeqclfError
 
@@ -268,7 +269,7 @@ def test_csv_reading_never_crashes(folder, text, data, model, require_labels):
 
 # --- config mappings -----------------------------------------------------------------
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig,
+SECTIONS = {"data": DataConfig, "model": registry.get("recurrent").Config, "training": TrainingConfig,
             "optimizer": None, "early_stopping": EarlyStoppingConfig}
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 200), st.integers(),
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),

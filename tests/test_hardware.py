@@ -135,7 +135,7 @@ def test_mirrored_over_two_logical_cpus_matches_a_single_device_run(tmp_path):
 def test_distribute_needs_the_tensorflow_backend(kind):
     import unittest.mock as mock
 
-    from seqclf.backend import distribution
+    from seqclf.distributed import distribution
 
     with mock.patch("seqclf.backend.keras") as k:
         k.return_value.backend.backend.return_value = "jax"

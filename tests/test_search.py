@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from conftest import ROOT, write_config
 from seqclf.cli import app
 from seqclf.errors import SeqclfError
-from seqclf.experiment import load_experiment, run
+from seqclf.experiment import load_experiment
+from seqclf.sweep import run
 
 optuna = pytest.importorskip("optuna")
 from optuna.storages.journal import JournalFileBackend  # noqa: E402

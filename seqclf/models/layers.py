@@ -1,29 +1,4 @@
-"""Model families for long numeric time series, beside the plain recurrent stack.
-
-``model.family`` picks what turns the (masked) input into features for the dense head:
-
-* ``recurrent`` (seqclf/model.py): the recurrent stack alone.
-* ``lstm_fcn``: LSTM-FCN (Karim et al., 2017, "LSTM Fully Convolutional Networks for
-  Time Series Classification"). A fully convolutional branch (``conv_filters`` /
-  ``conv_kernel_sizes``, by default the paper's 128/256/128 filters of widths 8/5/3, each
-  Conv1D -> batch norm -> ReLU, then global average pooling) beside a recurrent branch
-  (the ordinary stack: ``cell``, ``units``, ``bidirectional``, ...; then Dropout
-  ``branch_dropout``, 0.8 in the paper), concatenated before the softmax. With
-  ``dimension_shuffle`` (the paper's default) the recurrent branch reads the series
-  transposed: one step per channel, each step holding the whole series; it is fast and
-  what the paper found best, and it ties the branch to ``data.max_length``. The paper
-  tried 8, 64 and 128 cells per data set; ``units`` keeps seqclf's default, 64. Not
-  implemented: the attention variant (ALSTM-FCN).
-  seqclf's extension for long series, ``recurrent_input: conv_features``: the recurrent
-  branch reads the convolutional branch's feature sequence, max-pooled between blocks by
-  ``conv_pool_sizes``, instead of the series (global average pooling then reads the
-  pooled features). The paper's branches cannot tell the order of events in a long
-  series: global average pooling discards position, and the shuffled LSTM gives each
-  step of the series its own input weight, which a few hundred series cannot fit.
-  Batch norm uses momentum 0.9 rather than Keras's 0.99 (see BATCH_NORM_MOMENTUM).
-* ``conv_recurrent``: a convolutional front-end that downsamples long series before the
-  recurrent stack: per block Conv1D -> batch norm -> ReLU -> max pooling by
-  ``conv_pool_sizes`` (1: none); 1500 steps with pools 4, 4, 4 reach the stack as 24.
+"""Registered Keras layers that carry masks, shared by the model families.
 
 Masking through convolutions. Keras's Conv1D drops masks, so these layers carry them
 explicitly and padded steps never change a prediction:
@@ -40,16 +15,17 @@ explicitly and padded steps never change a prediction:
   With post padding a sequence of L real steps becomes ceil(L / pool_size) real steps,
   still a prefix (right-padded), as cuDNN's masked LSTM kernels need.
 * Global average pooling averages over real steps only (Keras's, given the mask).
-* :class:`ZeroMasked` zeroes padded steps and drops the mask before the dimension
-  shuffle, so padded steps add nothing to the transposed recurrent branch.
+* :class:`ZeroMasked` zeroes padded steps and drops the mask (before a layer that cannot
+  take one, such as LSTM-FCN's dimension shuffle).
 
 Augmentation. :class:`RandomCrop` (``training.random_crop`` < 1, any family) sits before
 the Masking layer and, in training only, cuts each sequence to a random window of its
 real steps, re-padded so that the mask covers exactly the window.
 
-The custom layers are registered Keras serializables (package ``seqclf``), so models load
-with ``safe_mode=True``; import this module (``seqclf.runs`` does) before loading one.
-It imports Keras, so import it only after the backend is chosen.
+The layers are registered Keras serializables (package ``seqclf``), so models load with
+``safe_mode=True``; ``seqclf.models.registry.load_layers()`` imports this module (and
+every family's ``*_layers`` module) before a model is loaded. It imports Keras, so import
+it only after the backend is chosen.
 """
 
 from __future__ import annotations
@@ -58,9 +34,6 @@ import math
 from typing import Any
 
 from seqclf.backend import keras as _keras
-from seqclf.config import ModelConfig
-from seqclf.data import Preprocessor
-from seqclf.model import recurrent_stack
 
 keras = _keras()
 ops = keras.ops
@@ -214,57 +187,3 @@ class RandomCrop(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "fraction": self.fraction, "pad_value": self.pad_value,
                 "padding": self.padding, "seed": self.seed}
-
-
-# Keras's default (0.99) averages the batch statistics used at inference over about 100
-# batches; a small data set gives a few batches per epoch, and predictions made (e.g. on
-# the validation split) before those averages settle are poor. 0.9: about 10 batches.
-BATCH_NORM_MOMENTUM = 0.9
-
-
-def conv_blocks(m: ModelConfig, x: Any, pool_sizes: list[int] | None = None,
-                align: str = "start") -> Any:
-    """Conv1D -> batch norm -> ReLU (-> max pooling) per ``model.conv_filters`` entry.
-
-    He-uniform kernels, as in the LSTM-FCN paper. The mask, if any, travels along.
-    """
-    layers = keras.layers
-    for i, (filters, width) in enumerate(zip(m.conv_filters, m.conv_kernel_sizes), start=1):
-        x = MaskedConv1D(filters, width, padding="same", kernel_initializer="he_uniform",
-                         name=f"conv_{i}")(x)
-        x = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"batch_norm_{i}")(x)
-        x = layers.Activation("relu", name=f"relu_{i}")(x)
-        if pool_sizes and pool_sizes[i - 1] > 1:
-            x = MaskedMaxPooling1D(pool_sizes[i - 1], align, name=f"pool_{i}")(x)
-    return x
-
-
-def _align(prep: Preprocessor) -> str:
-    """Where pooling windows are aligned: at the real steps' start (see MaskedMaxPooling1D)."""
-    return "end" if prep.padding == "pre" else "start"
-
-
-def lstm_fcn(k: Any, m: ModelConfig, prep: Preprocessor, x: Any) -> Any:
-    """LSTM-FCN features: [recurrent branch, globally pooled conv branch], concatenated."""
-    layers = k.layers
-    if m.recurrent_input == "conv_features":
-        conv = rec = conv_blocks(m, x, m.conv_pool_sizes, _align(prep))
-    else:
-        conv, rec = conv_blocks(m, x), x
-        if m.dimension_shuffle:
-            rec = ZeroMasked(name="zero_padded_steps")(rec)
-            rec = layers.Permute((2, 1), name="dimension_shuffle")(rec)
-    conv = layers.GlobalAveragePooling1D(name="global_average_pooling")(conv)
-    rec = recurrent_stack(k, m, rec)
-    if m.branch_dropout:
-        rec = layers.Dropout(m.branch_dropout, name="branch_dropout")(rec)
-    return layers.Concatenate(name="concatenate")([rec, conv])
-
-
-def conv_recurrent(k: Any, m: ModelConfig, prep: Preprocessor, x: Any) -> Any:
-    """A downsampling conv front-end, then the recurrent stack on the shorter sequence."""
-    return recurrent_stack(k, m, conv_blocks(m, x, m.conv_pool_sizes, _align(prep)))
-
-
-# model.family -> builder(keras, model config, preprocessor, masked input) -> features
-FEATURES = {"lstm_fcn": lstm_fcn, "conv_recurrent": conv_recurrent}

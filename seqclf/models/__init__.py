@@ -1,0 +1,22 @@
+"""Model families as plugins: one module per family, found by ``registry``.
+
+A family module (``seqclf/models/<family>.py``) holds:
+
+* ``Config``: its config schema, a ``seqclf.sections.FamilyConfig`` subclass with
+  ``family: Literal["<family>"]`` (plus the mixins it needs: ``RecurrentLayers``,
+  ``DenseHead``, ``TokenInput``, ``convolution.ConvBlocks``). ``seqclf.config`` makes the
+  ``model`` section a union of these, told apart by ``family``; the YAML stays flat.
+* ``features(k, m, prep, x)``: the family's body on the masked input, returning the
+  features the softmax reads (``seqclf.model.build_model`` adds input, masking, the dense
+  head and the softmax around it).
+
+and may hold:
+
+* ``fit(model, data, cfg)``: training without gradient descent (closed form), used by
+  ``seqclf.train.fit_model`` instead of ``model.fit``; returns history columns.
+* ``cudnn_reasons(m, cfg)``: why Keras would not run its recurrent layers on cuDNN.
+* ``describe(m)``: a few words for ``seqclf train``'s first line.
+
+Registered Keras layers live in ``layers.py`` (shared) or ``<family>_layers.py``; no
+family module imports Keras at import time, so the config stays fast to load.
+"""
