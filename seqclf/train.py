@@ -27,8 +27,10 @@ from seqclf.progress import Progress
 
 @dataclass
 class Prepared:
-    """The data of a run, read, split and turned into arrays."""
+    """The data of a run, read, split and turned into arrays, and the config it is
+    trained with (``model.family: auto`` resolved from the training data)."""
 
+    config: Config
     train: SequenceSet
     val: SequenceSet | None
     test: SequenceSet
@@ -40,6 +42,7 @@ class Prepared:
     x_test: np.ndarray | None  # None (and test None) when fitting on given data alone
     test_truncated: int = 0
     warnings: list[str] = field(default_factory=list)
+    chosen: list[str] = field(default_factory=list)  # why auto chose the family
 
 
 def prepare(cfg: Config) -> Prepared:
@@ -52,6 +55,7 @@ def prepare_sets(cfg: Config, train_set: SequenceSet,
                  test_set: SequenceSet | None = None) -> Prepared:
     """Split the validation set off ``train_set``, fit the preprocessing on the rest alone,
     and make arrays (of ``test_set`` too, when given)."""
+    cfg, chosen = resolve_family(cfg, train_set)
     val_set = None
     if cfg.training.validation_split > 0:
         train_set, val_set = split(train_set, cfg.training.validation_split, cfg.training.seed,
@@ -69,9 +73,27 @@ def prepare_sets(cfg: Config, train_set: SequenceSet,
         if cut:
             warnings.append(f"{train_set.source}: {cut} training sequences are longer than "
                             f"data.max_length ({prep.max_length}) and were truncated.")
-    return Prepared(train_set, val_set, test_set, prep, x_train,
+    return Prepared(cfg, train_set, val_set, test_set, prep, x_train,
                     prep.encode_labels(train_set.labels), x_val, y_val, x_test, truncated,
-                    warnings)
+                    warnings, chosen)
+
+
+def resolve_family(cfg: Config, train_set: SequenceSet) -> tuple[Config, list[str]]:
+    """``cfg`` with ``model.family: auto`` replaced by the family ``seqclf.models.auto``
+    recommends for ``train_set``, and the reasons (any other config: as it is, no
+    reasons). The resolved config is what the run records, so its ``config.yaml`` says
+    what ``auto`` chose."""
+    from seqclf.config import validate_config
+    from seqclf.models import auto
+
+    if cfg.model.family != "auto":
+        return cfg, []
+    choice = auto.recommend(auto.DataProfile.of(train_set.sequences, train_set.labels))
+    raw = cfg.to_dict()
+    raw["model"] = {"masking": cfg.model.masking, **choice.model}
+    raw["training"].update(choice.training)
+    return validate_config(raw, where=cfg.source), [f"model.family auto: {reason}"
+                                                    for reason in choice.reasons]
 
 
 @dataclass
@@ -91,6 +113,7 @@ def check(cfg: Config) -> CheckResult:
     from seqclf.model import build_model
 
     d = prepare(cfg)
+    cfg = d.config
     hardware = setup_hardware(cfg)
     keras().utils.set_random_seed(cfg.training.seed)
     model = build_model(cfg, d.prep)
@@ -140,6 +163,7 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
 
     started = time.time()
     d = prepare(cfg)
+    cfg = d.config
     hardware = setup_hardware(cfg)
     # Multi-worker: only the chief writes the run; the other workers' copies are deleted.
     with distributed.output_dir(cfg.training.distribute, output_dir, cfg.source) as output_dir:
@@ -205,7 +229,8 @@ def setup_hardware(cfg: Config) -> Hardware:
     Raises:
         SeqclfError: require_cudnn is set and cuDNN would not be used (before any training).
     """
-    from seqclf.backend import configure, devices, distribution, keras, threads_per_op
+    from seqclf.backend import configure, devices, keras, threads_per_op
+    from seqclf.distributed import distribution
     from seqclf.model import cudnn_line, cudnn_reasons
 
     t = cfg.training
@@ -252,14 +277,18 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
 
     k = keras()
     if progress is not None:
+        for line in d.chosen:
+            progress.note(line)
         progress.note(hardware.cudnn)
     t = cfg.training
-    stateful = cfg.model.stateful
+    stateful = cfg.model.is_stateful()
     callbacks = [_history_recorder(k, run_dir / runs.HISTORY)]
     if hardware.tensorboard:
         callbacks.append(k.callbacks.TensorBoard(log_dir=str(run_dir / runs.TENSORBOARD)))
-    model, fit_seconds = fit_model(cfg, d, hardware, callbacks, progress,
-                                   checkpoint=run_dir / runs.BACKUP)
+    model, fit_seconds, closed_form = fit_model(cfg, d, hardware, callbacks, progress,
+                                                checkpoint=run_dir / runs.BACKUP)
+    if closed_form:  # no epochs went through the callbacks: record the fit's own
+        _write_history(run_dir / runs.HISTORY, _history_rows(closed_form))
     shutil.rmtree(run_dir / runs.BACKUP, ignore_errors=True)
 
     proba = predict_proba(model, d.x_test, t.batch_size, stateful)
@@ -270,7 +299,8 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     sizes = {"train": len(d.train), "validation": len(d.val) if d.val else 0, "test": len(d.test)}
     metrics = {
         "test": evaluation.to_dict(), "epochs_run": epochs_run, "fit_seconds": fit_seconds,
-        "seconds_per_epoch": float(np.mean(history["epoch_seconds"])) if epochs_run else 0.0,
+        "seconds_per_epoch": (float(np.mean(history["epoch_seconds"]))
+                              if history.get("epoch_seconds") else 0.0),
         "parameters": model.count_params(),
         "final": {key: values[-1] for key, values in history.items()}, "sizes": sizes,
     }
@@ -294,10 +324,12 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
 
 def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
               progress: Progress | None = None, checkpoint: Path | None = None
-              ) -> tuple[Any, float]:
+              ) -> tuple[Any, float, dict[str, list[float]] | None]:
     """Build the model and fit it on prepared arrays: the one training step that
     ``train()`` and ``SequenceClassifier.fit`` share (seed, class weights, stateful batch
-    padding, validation data, early stopping, learning-rate schedule).
+    padding, validation data, early stopping, learning-rate schedule). A family with a
+    ``fit`` hook (a closed-form fit, e.g. minirocket's) is fitted by it instead of
+    ``model.fit``, and the callbacks are not called.
 
     Args:
         cfg: The validated config.
@@ -310,14 +342,36 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
             and the epoch count); when it already holds one, training continues from it.
 
     Returns:
-        (the fitted Keras model, seconds spent in ``model.fit``).
+        (the fitted Keras model, seconds spent fitting, the closed-form fit's history
+        columns or None when the fit went through ``model.fit`` and its callbacks).
     """
     from seqclf import distributed
     from seqclf.backend import keras, set_seed
-    from seqclf.model import build_model, fixed_batch_padding
+    from seqclf.model import build_model, fixed_batch_padding, member_config
+    from seqclf.models import registry
 
     k = keras()
     set_seed(cfg.training.seed)
+    if registry.hook(cfg.model.family, "combine") is not None:
+        # an ensemble: each member fitted as a config of its own, then combined
+        fit_start = time.time()
+        models = []
+        for section, seed in cfg.model.member_sections(cfg.training.seed):
+            if progress is not None:
+                progress.note(f"member {len(models) + 1}: {section['family']}, seed {seed}")
+            models.append(fit_model(member_config(cfg, section, seed), d, hardware,
+                                    progress=progress)[0])
+        model = registry.get(cfg.model.family).combine(k, models)
+        return model, time.time() - fit_start, {}
+    closed_form = registry.hook(cfg.model.family, "fit")
+    if closed_form is not None:
+        model = build_model(cfg, d.prep)
+        if progress is not None:
+            progress.note(compute_line(model, hardware))
+            progress.note(f"fitting model.family {cfg.model.family!r} in closed form")
+        fit_start = time.time()
+        history = closed_form(model, d.x_train, d.y_train, d.x_val, d.y_val, cfg)
+        return model, time.time() - fit_start, history
     initial_epoch, saved_state = 0, {}
     with hardware.strategy.scope() if hardware.strategy else contextlib.nullcontext():
         restored = _load_checkpoint(k, checkpoint) if checkpoint is not None else None
@@ -326,7 +380,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         else:
             model = build_model(cfg, d.prep)
     t = cfg.training
-    stateful = cfg.model.stateful
+    stateful = cfg.model.is_stateful()
     x, y, w = _weighted(d.x_train, d.y_train, t.class_weight, len(d.prep.classes),
                         fixed_batch_padding(len(d.x_train), t.batch_size, stateful))
     validation = None
@@ -360,7 +414,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     fit_seconds = time.time() - fit_start
     if progress is not None:
         progress.train_end()
-    return model, fit_seconds
+    return model, fit_seconds, None
 
 
 CHECKPOINT_MODEL = "model.keras"
@@ -491,11 +545,24 @@ def _history_recorder(k: Any, path: Path) -> Any:
         logs["epoch_seconds"] = time.perf_counter() - clock["t"]
         rows[:] = [r for r in rows if r["epoch"] <= epoch]
         rows.append({"epoch": epoch + 1, **{key: float(v) for key, v in logs.items()}})
-        runs.write_text(path, pd.DataFrame(rows).to_csv(index=False))
+        _write_history(path, rows)
 
     return k.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs=None: clock.__setitem__("t", time.perf_counter()),
         on_epoch_end=epoch_end)
+
+
+def _history_rows(columns: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """history.csv rows (one per epoch) from history columns."""
+    n = max((len(v) for v in columns.values()), default=0)
+    return [{"epoch": i + 1, **{key: float(v[i]) for key, v in columns.items()}}
+            for i in range(n)]
+
+
+def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    runs.write_text(path, pd.DataFrame(rows).to_csv(index=False))
 
 
 def _progress_callback(k: Any, progress: Progress) -> Any:

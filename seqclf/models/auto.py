@@ -1,0 +1,100 @@
+"""``model.family: auto``: a family chosen from the training data when training starts.
+
+``recommend`` is a pure rule from a few facts about the training data (how many
+sequences and classes, lengths, channels, the smallest class) to a model section, the
+training keys it needs, and the reasons, in words. ``seqclf train`` resolves ``auto``
+with it after reading the data, and the run's ``config.yaml`` records the family it chose;
+``seqclf init`` writes the same choice into a config file, with the reasons as comments.
+
+The rule, and the evidence for it (docs/results/ucr.md, measured on the public
+development problems and synthetic data only; never tuned per data set):
+
+* Numeric series of any length, any number of channels, equal or variable length:
+  ``minirocket``, the random-convolutional-kernel transform with a ridge classifier
+  (logistic regression beyond RIDGE_MAX_SEQUENCES sequences, as its authors advise). It
+  was the most accurate family seqclf measured on real series, fits in seconds on a CPU,
+  needs no validation split (the ridge picks its penalty by leave-one-out), and so works
+  with two sequences per class. Its dilations scale with the longest training sequence,
+  so no length shrinks a series below its kernel. The neural families (``inception_time``,
+  ``lstm_fcn``, ``conv_recurrent``) need a GPU and many epochs to compete; set them by name.
+* Integer tokens (text, event logs) need ``model.embedding``, which only the recurrent
+  families take: ``auto`` refuses token input with a one-line error saying so.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from seqclf.sections import FamilyConfig
+
+# MiniROCKET's authors fit a ridge classifier below about 10,000 training examples and
+# logistic regression above (its cost grows with the square of the examples).
+RIDGE_MAX_SEQUENCES = 10_000
+
+
+class Config(FamilyConfig):
+    """A family chosen from the training data when training starts (see seqclf/models/auto.py)."""
+
+    family: Literal["auto"] = "auto"
+
+
+@dataclass(frozen=True)
+class DataProfile:
+    """What the choice depends on, from the training data."""
+
+    sequences: int
+    classes: int
+    min_length: int
+    max_length: int
+    channels: int
+    smallest_class: int
+
+    @classmethod
+    def of(cls, sequences: list[Any], labels: list[Any]) -> "DataProfile":
+        """The profile of training sequences (arrays of steps x channels) and labels."""
+        lengths = [len(s) for s in sequences]
+        counts = Counter(str(label) for label in labels)
+        return cls(len(sequences), len(counts), min(lengths), max(lengths),
+                   int(sequences[0].shape[1]), min(counts.values()))
+
+
+@dataclass
+class Recommendation:
+    """A model section, the training keys it needs, and why."""
+
+    model: dict[str, Any]
+    training: dict[str, Any] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+
+def recommend(p: DataProfile) -> Recommendation:
+    """The family (and sizes) ``auto`` trains for data like ``p``."""
+    shape = (f"{p.sequences} sequences of {p.min_length}" +
+             (f"-{p.max_length}" if p.max_length != p.min_length else "") +
+             f" steps, {p.channels} channel{'s' if p.channels > 1 else ''}, "
+             f"{p.classes} classes")
+    reasons = [f"{shape}: minirocket (random convolutional kernels + a linear classifier) "
+               "was the most accurate family on real series in docs/results/ucr.md and fits "
+               "in seconds on a CPU"]
+    model: dict[str, Any] = {"family": "minirocket"}
+    if p.sequences > RIDGE_MAX_SEQUENCES:
+        model["classifier"] = "logistic"
+        reasons.append(f"more than {RIDGE_MAX_SEQUENCES} sequences: logistic regression on "
+                       "the features instead of ridge (ridge's cost grows with the square "
+                       "of the sequences)")
+    else:
+        model["classifier"] = "ridge"
+        reasons.append("ridge classifier, its penalty chosen by leave-one-out on the "
+                       "training data: no validation split needed"
+                       + (f" (the smallest class has {p.smallest_class} sequences)"
+                          if p.smallest_class < 5 else ""))
+    reasons.append(f"dilations scale with the longest training sequence ({p.max_length} "
+                   "steps); shorter ones are read over their real steps only")
+    return Recommendation(model, {"validation_split": 0.0}, reasons)
+
+
+def features(k: Any, m: Config, prep: Any, x: Any) -> Any:
+    raise RuntimeError("model.family 'auto' is resolved from the data before a model is "
+                       "built (seqclf.train.resolve_family)")

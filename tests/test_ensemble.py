@@ -1,0 +1,68 @@
+"""model.family: ensemble: members checked like model sections, trained separately,
+saved as one model whose probabilities are the members' mean."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import write_config
+from seqclf.config import validate_config
+from seqclf.errors import SeqclfError
+
+TINY_CONV = {"family": "conv_recurrent", "units": 3, "conv_filters": [4],
+             "conv_kernel_sizes": [3], "conv_pool_sizes": [2]}
+
+
+def ensemble(**model):
+    return validate_config({"data": {"train": "x.csv"},
+                            "model": {"family": "ensemble", **model}})
+
+
+def test_members_are_validated_and_filled_with_their_defaults():
+    m = ensemble(members=[{"units": 4}, {"family": "lstm_fcn"}], copies=2).model
+    assert m.members[0]["family"] == "recurrent" and m.members[0]["cell"] == "lstm"
+    assert m.members[1]["conv_filters"] == [128, 256, 128]
+    assert m.member_sections(seed=7) == [(m.members[0], 7), (m.members[0], 8),
+                                         (m.members[1], 7), (m.members[1], 8)]
+
+
+@pytest.mark.parametrize("model, message", [
+    ({"members": []}, "model.members must be a non-empty list of model sections. Got [] instead."),
+    ({"members": [{"units": 0}]}, "model.members[0].units must be an integer >= 1 or a "
+     "non-empty list of them. Got 0 instead."),
+    ({"members": [{"family": "ensemble", "members": [{}]}]}, "model.members[0].family must "
+     "be one of: 'recurrent', "),
+    ({"members": [{"family": "lstm_fcn", "cells": 3}]}, "model.members[0].cells must be "
+     "absent: it is not a key of that member's family. Got 3 instead."),
+    ({"members": [{}], "copies": 0}, "model.copies must be >= 1. Got 0 instead."),
+])
+def test_bad_members_name_the_member_and_key(model, message):
+    with pytest.raises(SeqclfError) as info:
+        ensemble(**model)
+    assert str(info.value).startswith("config: " + message)
+
+
+def test_an_ensemble_trains_saves_and_averages_its_members(long_data, tmp_path, keras):
+    from seqclf.config import load_config
+    from seqclf.evaluate import evaluate
+    from seqclf.runs import open_run
+    from seqclf.train import prepare, train
+
+    path = write_config(long_data / "ensemble.yaml", {
+        "data": {"train": "train.csv", "format": "long", "scaling": "standard"},
+        "model": {"family": "ensemble", "members": [{"units": 4}, TINY_CONV], "copies": 2},
+        "training": {"epochs": 2, "batch_size": 16, "seed": 5}})
+    cfg = load_config(path)
+    result = train(cfg, tmp_path)
+    run = open_run(result.run_dir)
+    model = run.load_model()
+    names = [layer.name for layer in model.layers]
+    assert names[1:5] == ["member_1", "member_2", "member_3", "member_4"]
+    x = prepare(cfg).x_test
+    members = [np.asarray(model.get_layer(f"member_{i}")(x)) for i in range(1, 5)]
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.mean(members, axis=0),
+                               atol=1e-6)
+    assert not np.allclose(members[0], members[1])  # copies differ by their seed
+    again = evaluate(result.run_dir)
+    assert again.accuracy == pytest.approx(result.evaluation.accuracy)
