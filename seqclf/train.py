@@ -291,7 +291,9 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
         _write_history(run_dir / runs.HISTORY, _history_rows(closed_form))
     shutil.rmtree(run_dir / runs.BACKUP, ignore_errors=True)
 
+    predict_start = time.time()
     proba = predict_proba(model, d.x_test, t.batch_size, stateful)
+    predict_seconds = time.time() - predict_start
     evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated)
     history = _read_history(run_dir / runs.HISTORY)
     epochs_run = len(history.get("loss", []))
@@ -299,6 +301,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     sizes = {"train": len(d.train), "validation": len(d.val) if d.val else 0, "test": len(d.test)}
     metrics = {
         "test": evaluation.to_dict(), "epochs_run": epochs_run, "fit_seconds": fit_seconds,
+        "predict_seconds": predict_seconds,
         "seconds_per_epoch": (float(np.mean(history["epoch_seconds"]))
                               if history.get("epoch_seconds") else 0.0),
         "parameters": model.count_params(),

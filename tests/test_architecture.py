@@ -24,7 +24,7 @@ LAYERS = [
     {"config"},
     {"data"},
     {"runs", "model", "distributed"},
-    {"evaluate", "train", "datasets", "export"},
+    {"evaluate", "train", "datasets", "export", "init"},
     {"compare", "estimator", "experiment"},
     {"search"},
     {"sweep"},

@@ -17,8 +17,9 @@ development problems and synthetic data only; never tuned per data set):
   with two sequences per class. Its dilations scale with the longest training sequence,
   so no length shrinks a series below its kernel. The neural families (``inception_time``,
   ``lstm_fcn``, ``conv_recurrent``) need a GPU and many epochs to compete; set them by name.
-* Integer tokens (text, event logs) need ``model.embedding``, which only the recurrent
-  families take: ``auto`` refuses token input with a one-line error saying so.
+* ``auto`` reads every column as a numeric series. Integer tokens (text, event logs) need
+  ``model.embedding``, which only the recurrent families take: name one of them and set
+  the embedding (configs/reuters/embedding_lstm.yaml).
 """
 
 from __future__ import annotations

@@ -1,0 +1,229 @@
+"""Real time series: seqclf's time-series configs and ``model.family: auto`` on the
+public UCR development problems, beside MiniROCKET, ROCKET, 1-NN and the majority class.
+
+    python benchmarks/ucr.py                              # every config, 3 seeds
+    python benchmarks/ucr.py --configs auto minirocket    # a few configs
+    python benchmarks/ucr.py --quick                      # smoke test (2 problems, 1 seed)
+
+Each run is what a user types, as a subprocess, one after the other on the same machine:
+
+* ``auto``: ``seqclf init train.csv --test test.csv --output auto.yaml``, then
+  ``seqclf train auto.yaml --set training.seed=S``;
+* a shipped config (``configs/timeseries/<name>.yaml``): ``seqclf train CONFIG --set
+  data.train=... data.test=... data.format=... data.max_length=null
+  training.seed=S`` (the data keys the problem needs, everything else the config's).
+
+The problems (``--data``, default ``../shared/data/ucr-dev``, official train/test
+splits as CSV; see its README) are never used to choose settings: they measure. Per run
+the table takes test accuracy, the fit and predict seconds the run recorded
+(``metrics.json``: ``model.fit`` or the closed-form fit; scoring the test set), the
+whole command's wall time (TensorFlow's import included) and the parameters. The
+baselines (aeon 1.6.0's MiniRocketClassifier and RocketClassifier, 1-NN Euclidean, the
+majority class) come from the data folder's ``baselines.csv``, computed from the same
+files on this kind of machine. Writes ``docs/results/ucr.md`` and ``docs/results/ucr.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import machine  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "ucr-dev"
+PROBLEMS = ("ArrowHead", "Coffee", "PigCVP", "PLAID")
+CONFIGS = ("auto", "minirocket", "minirocket_ensemble", "inception_time", "lstm_fcn",
+           "conv_lstm")
+BASELINES = ("minirocket", "rocket", "1nn_euclidean", "majority_class")
+
+
+def seqclf(*args: str) -> list[str]:
+    return [sys.executable, "-m", "seqclf", *args]
+
+
+def layout(folder: Path) -> dict[str, str]:
+    """The data keys a problem's CSV needs: wide (label first) or long (id, step, c0)."""
+    header = (folder / "train.csv").open(encoding="utf-8").readline().strip().split(",")
+    if "step" in header:
+        return {"format": "long"}
+    return {"format": "wide"}
+
+
+def run_one(config: str, problem: Path, seed: int, work: Path) -> dict[str, Any]:
+    """Train one config on one problem with one seed, as a user would; the numbers."""
+    out = work / "runs" / f"{problem.name}-{config}-{seed}"
+    commands = []
+    if config == "auto":
+        cfg_path = work / f"{problem.name}-auto.yaml"
+        if not cfg_path.exists():
+            commands.append(seqclf("init", str(problem / "train.csv"), "--test",
+                                   str(problem / "test.csv"), "--output", str(cfg_path)))
+        commands.append(seqclf("train", str(cfg_path), "--set", f"training.seed={seed}",
+                               "--output-dir", str(out), "--quiet"))
+    else:
+        sets = [f"data.train={problem / 'train.csv'}", f"data.test={problem / 'test.csv'}",
+                *(f"data.{k}={v}" for k, v in layout(problem).items()),
+                "data.max_length=null", f"training.seed={seed}"]
+        commands.append(seqclf("train", str(ROOT / "configs" / "timeseries" / f"{config}.yaml"),
+                               *[a for s in sets for a in ("--set", s)],
+                               "--output-dir", str(out), "--quiet"))
+    started = time.perf_counter()
+    for command in commands:
+        done = subprocess.run(command, capture_output=True, text=True, cwd=work)
+        if done.returncode != 0:
+            raise SystemExit(f"failed ({done.returncode}): {shlex.join(command)}\n"
+                             f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    wall = time.perf_counter() - started
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    resolved = (run_dir / "config.yaml").read_text()
+    family = next(line.split(":", 1)[1].strip() for line in resolved.splitlines()
+                  if line.strip().startswith("family:"))
+    return {"config": config, "problem": problem.name, "seed": seed, "family": family,
+            "accuracy": metrics["test"]["accuracy"], "fit_seconds": metrics["fit_seconds"],
+            "predict_seconds": metrics.get("predict_seconds"),
+            "parameters": metrics["parameters"], "command_seconds": wall,
+            "epochs_run": metrics["epochs_run"],
+            "commands": [shlex.join(c[2:]) for c in commands]}
+
+
+def baselines(data: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """problem -> method -> accuracy, fit and predict seconds (baselines.csv)."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    with (data / "baselines.csv").open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["accuracy"]:
+                table.setdefault(row["dataset"], {})[row["method"]] = {
+                    "accuracy": float(row["accuracy"]), "fit_seconds": float(row["fit_s"]),
+                    "predict_seconds": float(row["predict_s"])}
+    return table
+
+
+def mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
+           seconds: float) -> str:
+    problems = [p for p in args.problems if any(r["problem"] == p for r in results)]
+    configs = [c for c in args.configs if any(r["config"] == c for r in results)]
+
+    def runs(config: str, problem: str) -> list[dict[str, Any]]:
+        return [r for r in results if r["config"] == config and r["problem"] == problem]
+
+    lines = ["# Real time series: the UCR development problems", "",
+             f"Command: `{shlex.join(['python', 'benchmarks/ucr.py', *sys.argv[1:]])}` "
+             f"({time.strftime('%Y-%m-%d %H:%M')}, {seconds / 60:.0f} min, {machine()}).", "",
+             "Test accuracy, mean ± sample std over the training seeds "
+             f"({', '.join(map(str, args.seeds))}), official UCR splits. Baselines from the "
+             "data folder's baselines.csv (aeon 1.6.0, random_state 0, computed from the "
+             "same CSV files). The majority class is the chance level to beat.", ""]
+    head = "| config | " + " | ".join(problems) + " | mean |"
+    lines += [head, "|" + "---|" * (len(problems) + 2)]
+    for config in configs:
+        cells, means = [], []
+        for p in problems:
+            accs = [r["accuracy"] for r in runs(config, p)]
+            cells.append(mean_std(accs) if accs else "-")
+            if accs:
+                means.append(statistics.mean(accs))
+        mean = f"{statistics.mean(means):.3f}" if len(means) == len(problems) else "-"
+        lines.append(f"| {config} | " + " | ".join(cells) + f" | {mean} |")
+    for method in BASELINES:
+        accs = [base.get(p, {}).get(method, {}).get("accuracy") for p in problems]
+        cells = [f"{a:.3f}" if a is not None else "-" for a in accs]
+        mean = (f"{statistics.mean(accs):.3f}" if all(a is not None for a in accs) else "-")
+        lines.append(f"| *{method}* (baseline) | " + " | ".join(cells) + f" | {mean} |")
+    lines += ["", "## Against MiniROCKET, per problem", "",
+              "Points of accuracy above (+) or below (-) aeon's MiniRocketClassifier (seed "
+              "mean), and fit + predict seconds against its fit + predict seconds.", "",
+              "| config | problem | accuracy - MiniROCKET | fit + predict s | MiniROCKET s | "
+              "ratio | whole command s | family |",
+              "|---|---|---|---|---|---|---|---|"]
+    for config in configs:
+        for p in problems:
+            rs = runs(config, p)
+            mr = base.get(p, {}).get("minirocket")
+            if not rs or mr is None:
+                continue
+            acc = statistics.mean(r["accuracy"] for r in rs)
+            ours = statistics.mean(r["fit_seconds"] + (r["predict_seconds"] or 0) for r in rs)
+            theirs = mr["fit_seconds"] + mr["predict_seconds"]
+            wall = statistics.mean(r["command_seconds"] for r in rs)
+            lines.append(f"| {config} | {p} | {100 * (acc - mr['accuracy']):+.1f} | "
+                         f"{ours:.2f} | {theirs:.2f} | {ours / theirs:.1f}x | {wall:.0f} | "
+                         f"{rs[0]['family']} |")
+    lines += ["", "## Every run", "",
+              "| config | problem | seed | accuracy | fit s | predict s | command s | "
+              "epochs | parameters |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['config']} | {r['problem']} | {r['seed']} | {r['accuracy']:.4f} | "
+                     f"{r['fit_seconds']:.2f} | {(r['predict_seconds'] or 0):.2f} | "
+                     f"{r['command_seconds']:.1f} | {r['epochs_run']} | {r['parameters']} |")
+    lines += ["", "Commands of the first seed:", ""]
+    for r in results:
+        if r["seed"] == args.seeds[0]:
+            lines += [f"- {r['config']} / {r['problem']}: " +
+                      "; ".join(f"`seqclf {c}`" for c in r["commands"])]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results" / "ucr")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 small problems, seed 0, written to /tmp (a smoke test)")
+    args = parser.parse_args()
+    if args.quick:
+        args.problems, args.seeds = ["Coffee", "ArrowHead"], [0]
+        args.output = Path(tempfile.gettempdir()) / "seqclf-ucr-quick"
+    if not (args.data / "baselines.csv").exists():
+        raise SystemExit(f"{args.data}: no ucr-dev data there (baselines.csv). Pass --data.")
+    base = baselines(args.data)
+    started = time.perf_counter()
+    results = []
+    json_path = args.output.with_suffix(".json")
+    with tempfile.TemporaryDirectory(prefix="seqclf-ucr-") as tmp:
+        work = Path(tmp)
+        for config in args.configs:
+            for problem in args.problems:
+                for seed in args.seeds:
+                    r = run_one(config, args.data / problem, seed, work)
+                    results.append(r)
+                    print(f"{config:>20} {problem:>10} seed {seed}: accuracy "
+                          f"{r['accuracy']:.4f}, fit {r['fit_seconds']:.1f} s, predict "
+                          f"{(r['predict_seconds'] or 0):.1f} s, command "
+                          f"{r['command_seconds']:.0f} s", flush=True)
+                    json_path.parent.mkdir(parents=True, exist_ok=True)
+                    json_path.write_text(json.dumps({"results": results}, indent=1))
+    seconds = time.perf_counter() - started
+    text = report(results, base, args, seconds)
+    args.output.with_suffix(".md").write_text(text, encoding="utf-8")
+    json_path.write_text(json.dumps({"results": results, "baselines": base,
+                                     "seconds": seconds, "machine": machine(),
+                                     "argv": sys.argv[1:]}, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    main()
