@@ -15,7 +15,6 @@ from types import ModuleType
 from typing import Any
 
 
-BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def keras(backend: str = "auto") -> ModuleType:

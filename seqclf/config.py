@@ -63,22 +63,40 @@ class ReduceLROnPlateauConfig(Section):
 class DataConfig(Section):
     """Where the sequences come from and how they are turned into arrays."""
 
-    train: str
-    test: str | None = None
-    format: Literal["wide", "long"] = "wide"
-    label_column: str = "label"
-    classes: list[Union[int, str]] | None = None
-    id_column: str = "id"
-    step_column: str | None = "step"
-    step_gaps: Literal["error", "allow"] = "error"
-    feature_columns: list[str] | None = None
-    max_length: int | None = Field(None, ge=1)
-    padding: Literal["post", "pre"] = "post"
-    truncating: Literal["post", "pre"] = "post"
-    scaling: Literal["none", "standard", "minmax", "per_sequence"] = "none"
-    missing_values: Literal["error", "zero", "ffill"] = "error"
-    test_split: float = Field(0.2, gt=0.0, lt=1.0)
-    stratify: bool = True
+    train: str = Field(description="the training CSV (relative paths: to the config file)")
+    test: str | None = Field(
+        None, description="the test CSV; null: split off the training file by test_split")
+    format: Literal["wide", "long"] = Field(
+        "wide", description="wide (a row per sequence) or long (a row per step)")
+    label_column: str = Field("label", description="the column of the labels")
+    classes: list[Union[int, str]] | None = Field(
+        None, description="a fixed label list: the output layer covers every one, seen in "
+                          "training or not")
+    id_column: str = Field(
+        "id", description="the sequence id column (wide: optional; long: required)")
+    step_column: str | None = Field(
+        "step", description="long layout: the column that orders each sequence's rows (null: file"
+                            " order)")
+    step_gaps: Literal["error", "allow"] = Field(
+        "error", description="error or allow missing integer steps within a sequence")
+    feature_columns: list[str] | None = Field(
+        None, description="the feature columns (null: every other column)")
+    max_length: int | None = Field(
+        None, ge=1, description="pad or truncate to this many steps (null: the longest training "
+                                "sequence)")
+    padding: Literal["post", "pre"] = Field(
+        "post", description="where padded steps go: post or pre")
+    truncating: Literal["post", "pre"] = Field(
+        "post", description="which end longer sequences lose: post or pre")
+    scaling: Literal["none", "standard", "minmax", "per_sequence"] = Field(
+        "none", description="none, standard, minmax (fitted on training data) or per_sequence "
+                            "(z-normalise each sequence and channel)")
+    missing_values: Literal["error", "zero", "ffill"] = Field(
+        "error", description="empty cells inside a sequence: error, zero or ffill")
+    test_split: float = Field(
+        0.2, gt=0.0, lt=1.0, description="share of the training file held out for testing when "
+                                         "test is null")
+    stratify: bool = Field(True, description="split by label (test and validation splits)")
 
     @field_validator("classes")
     @classmethod
@@ -148,8 +166,9 @@ class OptimizerConfig(Section):
 
     model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
 
-    name: Literal[OPTIMIZERS] = "adam"
-    learning_rate: float = Field(0.001, gt=0.0)
+    name: Literal[OPTIMIZERS] = Field("adam", description="a keras.optimizers class, by "
+                                      "its lower-case name")
+    learning_rate: float = Field(0.001, gt=0.0, description="the optimizer's learning rate")
 
     def kwargs(self) -> dict[str, Any]:
         """Constructor arguments besides the name (checked against Keras when built)."""
@@ -169,47 +188,63 @@ STEPS_PER_EXECUTION_AUTO = 32
 class TrainingConfig(Section):
     """How the model is fitted."""
 
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(32, ge=1)
-    seed: int = Field(0, ge=0)
-    repeats: int = Field(1, ge=1, description="train with seeds seed, seed+1, ...")
-    validation_split: float = fraction()
-    early_stopping: EarlyStoppingConfig | None = None
-    reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = None
-    class_weight: Literal["none", "balanced"] = "none"
+    epochs: int = Field(
+        20, ge=1, description="passes over the training data (an upper bound with early stopping)")
+    batch_size: int = Field(32, ge=1, description="sequences per gradient step")
+    seed: int = Field(0, ge=0, description="seeds splits, weights and shuffling")
+    repeats: int = Field(
+        1, ge=1, description="train with seeds seed, seed+1, ... and summarise them")
+    validation_split: float = fraction("share of the training data held out for validation")
+    early_stopping: EarlyStoppingConfig | None = Field(
+        None, description="keras.callbacks.EarlyStopping: monitor, patience, min_delta, "
+                          "restore_best_weights")
+    reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = Field(
+        None, description="keras.callbacks.ReduceLROnPlateau: monitor, factor, patience, "
+                          "min_delta, cooldown, min_lr")
+    class_weight: Literal["none", "balanced"] = Field(
+        "none", description="none or balanced (weights inverse to class frequency)")
     # Window slicing (Le Guennec et al., 2016): in training, every batch sees each numeric
     # sequence cut to a random window of this share of its real steps (evaluation and
     # prediction see whole sequences). Small sets of long series are overfitted within a
     # few epochs; random windows show the model the pattern at new positions and widths
     # every epoch. 1.0: off.
-    random_crop: float = Field(1.0, gt=0.0, le=1.0)
-    shuffle: bool = True
-    tensorboard: bool = True
-    backend: Literal["auto", "tensorflow", "jax", "torch"] = "auto"
-    device: Literal["auto", "cpu", "gpu"] = "auto"
+    random_crop: float = Field(
+        1.0, gt=0.0, le=1.0, description="train on random windows of this share of each sequence "
+                                         "(1.0: off)")
+    shuffle: bool = Field(True, description="shuffle the training data every epoch")
+    tensorboard: bool = Field(True, description="write TensorBoard logs into the run")
+    backend: Literal["auto", "tensorflow", "jax", "torch"] = Field(
+        "auto", description="the Keras backend: auto, tensorflow, jax or torch")
+    device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto, cpu or gpu")
     # multi_worker: tf.distribute.MultiWorkerMirroredStrategy over the TF_CONFIG cluster.
-    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
-    require_cudnn: bool = False
-    mixed_precision: bool = False
+    distribute: Literal["none", "mirrored", "multi_worker"] = Field(
+        "none", description="none, mirrored (local GPUs) or multi_worker (TF_CONFIG cluster)")
+    require_cudnn: bool = Field(
+        False, description="fail before training if the cuDNN kernel would not run")
+    mixed_precision: bool = Field(False, description="float16 compute on a GPU")
     # auto: on TensorFlow without a GPU, XLA for plain recurrent stacks of <= 64 units
     # trained for >= 50 epochs (1.3-1.6x faster epochs at 50 units on a CPU, slower at
     # 128, a 3-6 s compile: seqclf.model.resolve_jit_compile, docs/results/performance.md);
     # elsewhere Keras's own choice (XLA on JAX, eager on torch, off on a TensorFlow GPU
     # under seqclf's deterministic ops). `true` compiles with XLA on TensorFlow anyway.
-    jit_compile: Union[bool, Literal["auto"]] = "auto"
+    jit_compile: Union[bool, Literal["auto"]] = Field(
+        "auto", description="XLA: true, false or auto (see docs/results/performance.md)")
     # Batches per compiled call: fewer Python round trips per epoch, the same arithmetic
     # (bit-identical loss histories on TensorFlow and JAX in benchmarks/performance.py).
     # Callbacks and the live progress bar see a batch end every this many batches; epoch
     # ends are unchanged. auto: STEPS_PER_EXECUTION_AUTO on JAX and on TensorFlow with XLA,
     # else 1, and 1 with distribute: mirrored or multi_worker (see STEPS_PER_EXECUTION_AUTO).
-    steps_per_execution: Union[int, Literal["auto"]] = "auto"
+    steps_per_execution: Union[int, Literal["auto"]] = Field(
+        "auto", description="batches per compiled call: an integer or auto")
     # Threads TensorFlow gives one operation (its intra-op parallelism). auto: 1 on a
     # TensorFlow run without a GPU on a machine of at most AUTO_SINGLE_THREAD_MAX_CORES
     # (seqclf.backend) cores, where one thread per op made all three shapes of
     # benchmarks/performance.py faster with identical results (TensorFlow's per-op thread
     # pools contend for 2 cores); else TensorFlow's default. null: TensorFlow's default
     # (one thread per core) everywhere.
-    intra_op_threads: Union[int, Literal["auto"], None] = "auto"
+    intra_op_threads: Union[int, Literal["auto"], None] = Field(
+        "auto", description="TensorFlow's threads per operation: auto (1 on a CPU-only machine of"
+                            " at most 2 cores), an integer, or null (TensorFlow's default)")
 
     @field_validator("jit_compile", mode="before")
     @classmethod

@@ -34,14 +34,18 @@ class Progress:
         self.epochs = 0
         self.steps = 0
         self.epoch = 0
+        self.initial_epoch = 0
         self.start = self.epoch_start = self.last_draw = 0.0
 
     def note(self, message: str) -> None:
         """A line of information before training starts."""
         print(message, file=self.stream, flush=True)
 
-    def train_begin(self, epochs: int, steps_per_epoch: int) -> None:
+    def train_begin(self, epochs: int, steps_per_epoch: int, initial_epoch: int = 0) -> None:
+        """``initial_epoch``: epochs already done (a resumed run): the ETA counts only the
+        epochs trained since this start against the time since it."""
         self.epochs, self.steps = epochs, max(steps_per_epoch, 1)
+        self.initial_epoch = initial_epoch
         self.start = time.perf_counter()
 
     def epoch_begin(self, epoch: int) -> None:
@@ -69,7 +73,8 @@ class Progress:
     def _draw(self, done: float, logs: dict[str, Any]) -> None:
         elapsed = time.perf_counter() - self.start
         frac = min(done / self.epochs, 1.0)
-        eta = elapsed * (1 - frac) / frac if frac > 0 else 0.0
+        since = done - self.initial_epoch
+        eta = elapsed * max(self.epochs - done, 0.0) / since if since > 0 else 0.0
         width = 24
         fill = int(width * frac)
         bar = "=" * fill + (">" if fill < width else "") + " " * (width - fill - 1)

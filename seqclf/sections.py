@@ -44,6 +44,9 @@ CELL_ONLY_ARGS = {"recurrent_activation": ("lstm", "gru"), "unit_forget_bias": (
 CELL_ARG_DEFAULTS = {"recurrent_activation": "sigmoid", "unit_forget_bias": True,
                      "reset_after": True, "use_cudnn": "auto"}
 
+# The description of the keys that go to the Keras recurrent layers as they are.
+KERAS_ARG = "passed to the Keras recurrent layer (its argument of that name)"
+
 Activation = Literal[ACTIVATIONS]
 Initializer = Literal[INITIALIZERS]
 Constraint = Literal[CONSTRAINTS]
@@ -153,27 +156,27 @@ class RecurrentLayers(BaseModel):
     bidirectional: bool = Field(False, description="wrap each layer in Bidirectional")
     merge_mode: Literal["concat", "sum", "mul", "ave"] = Field(
         "concat", description="how Bidirectional merges the two directions")
-    activation: Activation = "tanh"
+    activation: Activation = Field("tanh", description=KERAS_ARG)
     recurrent_activation: Activation | None = Field(None, description="lstm/gru only "
                                                     "(default sigmoid)")
-    use_bias: bool = True
-    kernel_initializer: Initializer = "glorot_uniform"
-    recurrent_initializer: Initializer = "orthogonal"
-    bias_initializer: Initializer = "zeros"
+    use_bias: bool = Field(True, description=KERAS_ARG)
+    kernel_initializer: Initializer = Field("glorot_uniform", description=KERAS_ARG)
+    recurrent_initializer: Initializer = Field("orthogonal", description=KERAS_ARG)
+    bias_initializer: Initializer = Field("zeros", description=KERAS_ARG)
     unit_forget_bias: bool | None = Field(None, description="lstm only (default true)")
-    kernel_regularizer: Regularizer | None = None
-    recurrent_regularizer: Regularizer | None = None
-    bias_regularizer: Regularizer | None = None
-    activity_regularizer: Regularizer | None = None
-    kernel_constraint: Constraint | None = None
-    recurrent_constraint: Constraint | None = None
-    bias_constraint: Constraint | None = None
+    kernel_regularizer: Regularizer | None = Field(None, description=KERAS_ARG)
+    recurrent_regularizer: Regularizer | None = Field(None, description=KERAS_ARG)
+    bias_regularizer: Regularizer | None = Field(None, description=KERAS_ARG)
+    activity_regularizer: Regularizer | None = Field(None, description=KERAS_ARG)
+    kernel_constraint: Constraint | None = Field(None, description=KERAS_ARG)
+    recurrent_constraint: Constraint | None = Field(None, description=KERAS_ARG)
+    bias_constraint: Constraint | None = Field(None, description=KERAS_ARG)
     dropout: float = fraction("dropout of each layer's inputs")
     recurrent_dropout: float = fraction("dropout of the recurrent state (no cuDNN)")
-    seed: int | None = None
-    go_backwards: bool = False
-    stateful: bool = False
-    unroll: bool = False
+    seed: int | None = Field(None, description=KERAS_ARG)
+    go_backwards: bool = Field(False, description=KERAS_ARG)
+    stateful: bool = Field(False, description=KERAS_ARG)
+    unroll: bool = Field(False, description=KERAS_ARG)
     reset_after: bool | None = Field(None, description="gru only (default true)")
     use_cudnn: Union[bool, Literal["auto"], None] = Field(None, description="lstm/gru only "
                                                           "(default auto)")
@@ -194,8 +197,9 @@ class RecurrentLayers(BaseModel):
 
     @model_validator(mode="after")
     def _check_cell_args(self) -> "RecurrentLayers":
-        if isinstance(self.units, list) and self.depth is not None and self.depth != len(self.units):
-            raise invalid("depth", f"null or {len(self.units)} (the length of model.units) "
+        units = self.units
+        if isinstance(units, list) and self.depth is not None and self.depth != len(units):
+            raise invalid("depth", f"null or {len(units)} (the length of model.units) "
                           "when units is a list", self.depth)
         for key, cells in CELL_ONLY_ARGS.items():
             value = getattr(self, key)

@@ -179,8 +179,8 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
 def resume(run_dir: str | Path, progress: Progress | None = None) -> TrainResult:
     """Continue an interrupted run from its last epoch checkpoint.
 
-    The run ends with the same number of epochs as an uninterrupted one. Early-stopping
-    counters start afresh on resume.
+    The run ends with the same number of epochs as an uninterrupted one; early stopping
+    and the learning-rate schedule carry on counting from the checkpoint.
 
     Raises:
         SeqclfError: The directory is not an unfinished run, or its data changed since.
@@ -213,7 +213,6 @@ class Hardware:
     """Where a run trains: device, precision, and whether cuDNN kernels will run."""
 
     device: str
-    gpus: list[dict[str, str]]
     cudnn: str
     mixed_precision: bool
     intra_op_threads: int | None  # TensorFlow's threads per op; None: its default
@@ -249,7 +248,7 @@ def setup_hardware(cfg: Config) -> Hardware:
     if t.tensorboard and not tensorboard:
         warnings.append("TensorBoard logs need the tensorflow and tensorboard packages "
                         "(Keras writes them with tf.summary); this run writes none.")
-    return Hardware("GPU" if gpus else "CPU", gpus, line, t.mixed_precision and bool(gpus),
+    return Hardware("GPU" if gpus else "CPU", line, t.mixed_precision and bool(gpus),
                     threads_per_op(), tensorboard, strategy, warnings)
 
 
@@ -402,7 +401,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         callbacks.append(_checkpointer(k, checkpoint, callbacks, saved_state))
     if progress is not None:
         progress.note(compute_line(model, hardware))
-        progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size))
+        progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size), initial_epoch)
         callbacks.append(_progress_callback(k, progress))
     fit_start = time.time()
     # Keras's fit cannot run under the multi-worker strategy (see seqclf.distributed).

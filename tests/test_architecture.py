@@ -25,7 +25,7 @@ LAYERS = [
     {"data"},
     {"runs", "model", "distributed"},
     {"evaluate", "train", "datasets", "export", "init"},
-    {"compare", "estimator", "experiment"},
+    {"compare", "estimator", "experiment", "reference"},
     {"search"},
     {"sweep"},
     {"cli", "__main__"},
@@ -150,3 +150,19 @@ def test_frameworks_are_imported_lazily():
             if target.split(".")[0] in FRAMEWORKS:
                 eager.append(f"{name} imports {target} at module level")
     assert not eager, "\n".join(eager)
+
+
+def test_the_readme_key_reference_is_generated_from_the_config_classes():
+    """Every key of every section and family, with its default and description; rewrite
+    it with `python -m seqclf.reference README.md`."""
+    from seqclf.reference import END, START, markdown
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = START + text.split(START, 1)[1].split(END, 1)[0] + END
+    assert shown == markdown(), "README key reference is stale: python -m seqclf.reference README.md"
+    from seqclf.models import registry
+
+    for name, module in registry.families().items():
+        assert f"family `{name}`" in shown
+        for key in module.Config.model_fields:
+            assert f"| `{key}` |" in shown, (name, key)

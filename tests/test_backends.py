@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.units=8", "training.epochs=2", "training.batch_size=128"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_train_and_evaluate_on_another_backend(tmp_path, backend):
     if importlib.util.find_spec(backend) is None:

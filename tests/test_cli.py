@@ -211,7 +211,8 @@ def test_error_unknown_key(tmp_path):
                                               "model": {"unitz": 4}})
     for command in ("train", "check"):
         assert_user_error(invoke(command, path), f"error: {path}: model.unitz is not a valid "
-                          "key (did you mean 'units'?). Valid keys under model: ")
+                          "key for model.family 'recurrent' (did you mean 'units'?). Valid "
+                          "keys under model for that family: ")
 
 
 def test_error_dropout_out_of_range(tmp_path):
@@ -349,6 +350,7 @@ def test_config_error_fails_before_importing_tensorflow(tmp_path):
         assert len(lines) == 2 and lines[0].startswith(f"error: {path}: model.unitz is not")
 
 
+@pytest.mark.slow
 def test_train_in_subprocess_piped_prints_a_line_per_epoch(long_data, tmp_path):
     done = run_python("-m", "seqclf", "train", str(long_data / "tiny.yaml"), *TINY,
                       "--output-dir", str(tmp_path), timeout=180)
@@ -394,6 +396,19 @@ def test_progress_live_draws_a_bar_with_eta():
     assert "val_loss 0.7000" in text
     assert "100%" in text.split("\r")[-1]
     assert text.endswith("\n") and text.count("\n") == 1
+
+
+def test_progress_eta_after_resume_counts_the_epochs_since_the_resume(monkeypatch):
+    """Resumed at epoch 8 of 10: one epoch in 10 s leaves 1 epoch, so 10 s to go (not the
+    9 epochs done in 10 s, which would say about 1 s)."""
+    clock = iter([0.0, 10.0])
+    monkeypatch.setattr("seqclf.progress.time.perf_counter", lambda: next(clock))
+    stream = io.StringIO()
+    progress = Progress(stream, live=True)
+    progress.train_begin(10, 4, initial_epoch=8)
+    progress.epoch = 8
+    progress._draw(9, {})
+    assert "elapsed 0:10 ETA 0:10" in stream.getvalue()
 
 
 def test_progress_piped_writes_a_line_per_epoch():

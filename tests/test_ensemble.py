@@ -43,6 +43,7 @@ def test_bad_members_name_the_member_and_key(model, message):
     assert str(info.value).startswith("config: " + message)
 
 
+@pytest.mark.slow
 def test_an_ensemble_trains_saves_and_averages_its_members(long_data, tmp_path, keras):
     from seqclf.config import load_config
     from seqclf.evaluate import evaluate

@@ -78,8 +78,8 @@ def test_config_from_a_yaml_file_with_overrides():
 @pytest.mark.parametrize("params, message", [
     ({"model__units": 0}, "SequenceClassifier: model.units must be an integer >= 1 or a "
                           "non-empty list of them. Got 0 instead."),
-    ({"model__unitz": 4}, "SequenceClassifier: model.unitz is not a valid key (did you "
-                          "mean 'units'?)."),
+    ({"model__unitz": 4}, "SequenceClassifier: model.unitz is not a valid key for "
+                          "model.family 'recurrent' (did you mean 'units'?)."),
     ({"units": 4}, "SequenceClassifier: 'units' is not a parameter. Parameters are 'config' "
                    "and config keys as section__key"),
     ({"config": 3}, "SequenceClassifier: config must be a YAML file path, a mapping of "
@@ -154,6 +154,7 @@ def test_input_layouts_agree(tmp_path):
 # --- scikit-learn model selection on the bundled digits ------------------------------
 
 
+@pytest.mark.slow
 def test_cross_val_score_on_the_bundled_digits(digits):
     from sklearn.model_selection import cross_val_score
 
@@ -163,6 +164,7 @@ def test_cross_val_score_on_the_bundled_digits(digits):
     assert (scores > 0.3).all(), scores  # the majority-class baseline is 0.10
 
 
+@pytest.mark.slow
 def test_grid_search_over_config_keys_in_a_pipeline(digits):
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import Pipeline
@@ -252,6 +254,7 @@ QUICK_CHECKS = {
 }
 
 
+@pytest.mark.slow
 def test_scikit_learn_estimator_checks():
     from functools import partial
 

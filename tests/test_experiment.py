@@ -114,7 +114,8 @@ def test_dry_run_prints_the_variants_and_writes_nothing(tmp_path):
 BAD = {
     "unknown key in grid": (
         {"grid": {"model.unitz": [4, 8]}},
-        "{path}: model.unitz is not a valid key (did you mean 'units'?). Valid keys under model:"),
+        "{path}: model.unitz is not a valid key for model.family 'recurrent' (did you mean "
+        "'units'?). Valid keys under model for that family:"),
     "empty grid": (
         {"grid": {}},
         "{path}: grid must be a mapping of config keys to lists of values. Got {{}} instead."),
@@ -162,7 +163,8 @@ BAD = {
         "{path}: search cannot be combined with grid or variants"),
     "unknown key in search space": (
         {"search": {"n_trials": 2, "space": {"model.unitz": {"int": [2, 4]}}}},
-        "{path}: model.unitz is not a valid key (did you mean 'units'?)"),
+        "{path}: model.unitz is not a valid key for model.family 'recurrent' (did you mean "
+        "'units'?)"),
     "search range of the wrong type": (
         {"search": {"n_trials": 2, "space": {"model.cell": {"int": [2, 4]}}}},
         "{path}: model.cell must be one of: 'lstm', 'gru', 'rnn'. Got 2 instead."),
@@ -219,6 +221,7 @@ def test_bad_experiment_fails_before_importing_tensorflow(tmp_path):
 # --- running and resuming --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sweep_runs_every_variant_and_resumes_only_what_is_missing(tmp_path):
     path = experiment(tmp_path, set=TINY, grid={"model.cell": ["lstm", "gru"]})
     out = tmp_path / "runs"

@@ -58,6 +58,7 @@ def pre_run(tmp_path_factory):
     return train(load_config(folder / "pre.yaml"), folder / "runs").run_dir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["long_run", "pre_run"])
 def test_onnx_export_of_a_masked_variable_length_model_matches_keras(which, request,
                                                                       tmp_path):

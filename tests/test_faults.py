@@ -27,6 +27,7 @@ def _seqclf(*args: str, **kwargs) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_an_incomplete_run_that_resumes_to_the_full_epoch_count(tmp_path):
     epochs = 40
     proc = _seqclf("train", str(QUICKSTART), "--output-dir", str(tmp_path), "--quiet",
@@ -70,6 +71,7 @@ def test_sigterm_leaves_an_incomplete_run_that_resumes_to_the_full_epoch_count(t
         resume(run_dir)
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_identical_results_in_two_processes(tmp_path):
     outputs = []
     for i in range(2):

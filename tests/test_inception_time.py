@@ -222,6 +222,7 @@ def test_save_load_round_trip(keras, tmp_path):
         json.dumps(model.get_config(), default=str)
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_a_shape(keras):
     """Class: a bump or a dip at a random place in noise of random length; global average
     pooling cannot tell them apart from the mean alone (both classes are centred)."""

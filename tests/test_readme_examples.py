@@ -8,6 +8,7 @@ command's output: each of its lines must appear, numbers aside.
 
 from __future__ import annotations
 
+import pytest
 import os
 import re
 import subprocess
@@ -43,6 +44,7 @@ def _like(shown: str, printed: str) -> bool:
     return any(re.fullmatch(pattern, line.strip()) for line in printed.splitlines())
 
 
+@pytest.mark.slow
 def test_readme_examples_run(tmp_path):
     for name in ("configs", "data"):
         (tmp_path / name).symlink_to(ROOT / name)

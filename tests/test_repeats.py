@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.units=4", "training.epochs=1", "training.batch_size=128"]
 
 
+@pytest.mark.slow
 def test_repeats_train_one_run_per_seed_and_summarise(tmp_path):
     cfg = load_config(ROOT / "configs" / "quickstart.yaml",
                       TINY + ["training.repeats=2", "training.seed=7"])

@@ -18,6 +18,9 @@ import pytest
 from seqclf.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
+# The real loader reads and splits the whole archive: seconds per test.
+pytestmark = pytest.mark.slow
+
 SHARED = ROOT.parent / "shared" / "data" / "reuters"
 REUTERS_CONFIGS = sorted((ROOT / "configs" / "reuters").glob("*.yaml"))
 

@@ -52,6 +52,7 @@ def test_dry_run_describes_the_search(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study(tmp_path):
     path = search_file(tmp_path, 2, storage="study.journal")
     env = {k: v for k, v in os.environ.items() if k != "SEQCLF_DEBUG"}
@@ -79,6 +80,7 @@ def test_two_workers_share_one_study(tmp_path):
     assert sum(line.startswith("trial-") for line in printed.splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_rerun_fails_trials_of_dead_workers_and_finishes_the_budget(tmp_path):
     path = search_file(tmp_path, 1)
     journal = tmp_path / "out" / "exp" / "optuna.journal"

@@ -147,7 +147,7 @@ def test_conv_lists_must_match_in_length():
 
 def test_unknown_family_lists_the_families():
     with pytest.raises(SeqclfError, match=r"model\.family must be one of: 'recurrent', "
-                       r"'conv_recurrent', .*'lstm_fcn'.* \(did you mean 'lstm_fcn'\?\)"):
+                       r"'auto', 'conv_recurrent', .*'lstm_fcn'.* \(did you mean 'lstm_fcn'\?\)"):
         make_cfg({"family": "lstm-fcn"})
 
 
@@ -335,6 +335,7 @@ def test_family_save_load_round_trip(keras, tmp_path, name, model_cfg):
 # --- training ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_train_a_family_with_learning_rate_reduction_and_evaluate_it(long_data, tmp_path):
     from seqclf.config import load_config
     from seqclf.evaluate import evaluate
@@ -394,7 +395,8 @@ def test_seqclf_data_synthetic_writes_readable_files(tmp_path):
     assert "--classes must be from 2 to 10 for --problem shapes. Got 1 instead." in bad.output
 
 
-@pytest.mark.parametrize("name", ["lstm_fcn", "conv_lstm"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in
+                                         (ROOT / "configs" / "timeseries").glob("*.yaml")))
 def test_shipped_timeseries_configs_use_the_generated_data(tmp_path, name):
     from seqclf.config import load_config
     from seqclf.datasets import synthetic
