@@ -4,6 +4,10 @@ public UCR development problems, beside MiniROCKET, ROCKET, 1-NN and the majorit
     python benchmarks/ucr.py                              # every config, 3 seeds
     python benchmarks/ucr.py --configs auto minirocket    # a few configs
     python benchmarks/ucr.py --quick                      # smoke test (2 problems, 1 seed)
+    python benchmarks/ucr.py --limit inception_time:ArrowHead,Coffee:0   # fewer runs of one
+
+``--limit CONFIG:PROBLEMS:SEEDS`` runs a config on those problems and seeds only (a
+network that takes half an hour per run on a CPU); the report says what ran.
 
 Each run is what a user types, as a subprocess, one after the other on the same machine:
 
@@ -97,7 +101,13 @@ def run_one(config: str, problem: Path, seed: int, work: Path) -> dict[str, Any]
             "predict_seconds": metrics.get("predict_seconds"),
             "parameters": metrics["parameters"], "command_seconds": wall,
             "epochs_run": metrics["epochs_run"],
-            "commands": [shlex.join(c[2:]) for c in commands]}
+            "commands": [_short(shlex.join(c[3:]), work, problem.parent) for c in commands]}
+
+
+def _short(command: str, work: Path, data: Path) -> str:
+    """A command as a reader would type it: repository and data paths shortened."""
+    return (command.replace(str(data), "$UCR").replace(str(ROOT) + "/", "")
+            .replace(str(work) + "/", ""))
 
 
 def baselines(data: Path) -> dict[str, dict[str, dict[str, float]]]:
@@ -130,7 +140,9 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
              f"Command: `{shlex.join(['python', 'benchmarks/ucr.py', *sys.argv[1:]])}` "
              f"({time.strftime('%Y-%m-%d %H:%M')}, {seconds / 60:.0f} min, {machine()}).", "",
              "Test accuracy, mean ± sample std over the training seeds "
-             f"({', '.join(map(str, args.seeds))}), official UCR splits. Baselines from the "
+             f"({', '.join(map(str, args.seeds))}; "
+             + (f"limited runs: {', '.join(args.limit)}; " if args.limit else "")
+             + "a single value: one seed), official UCR splits. Baselines from the "
              "data folder's baselines.csv (aeon 1.6.0, random_state 0, computed from the "
              "same CSV files). The majority class is the chance level to beat.", ""]
     head = "| config | " + " | ".join(problems) + " | mean |"
@@ -175,7 +187,7 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
         lines.append(f"| {r['config']} | {r['problem']} | {r['seed']} | {r['accuracy']:.4f} | "
                      f"{r['fit_seconds']:.2f} | {(r['predict_seconds'] or 0):.2f} | "
                      f"{r['command_seconds']:.1f} | {r['epochs_run']} | {r['parameters']} |")
-    lines += ["", "Commands of the first seed:", ""]
+    lines += ["", "Commands of the first seed ($UCR: the data folder):", ""]
     for r in results:
         if r["seed"] == args.seeds[0]:
             lines += [f"- {r['config']} / {r['problem']}: " +
@@ -190,6 +202,8 @@ def main() -> None:
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results" / "ucr")
+    parser.add_argument("--limit", action="append", default=[], metavar="CONFIG:PROBLEMS:SEEDS",
+                        help="run CONFIG on these comma-separated problems and seeds only")
     parser.add_argument("--quick", action="store_true",
                         help="2 small problems, seed 0, written to /tmp (a smoke test)")
     args = parser.parse_args()
@@ -204,9 +218,14 @@ def main() -> None:
     json_path = args.output.with_suffix(".json")
     with tempfile.TemporaryDirectory(prefix="seqclf-ucr-") as tmp:
         work = Path(tmp)
+        limits = {}
+        for item in args.limit:
+            name, problems, seeds = item.split(":")
+            limits[name] = (problems.split(","), [int(s) for s in seeds.split(",")])
         for config in args.configs:
-            for problem in args.problems:
-                for seed in args.seeds:
+            problems, seeds = limits.get(config, (args.problems, args.seeds))
+            for problem in [p for p in args.problems if p in problems]:
+                for seed in seeds:
                     r = run_one(config, args.data / problem, seed, work)
                     results.append(r)
                     print(f"{config:>20} {problem:>10} seed {seed}: accuracy "

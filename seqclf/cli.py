@@ -249,6 +249,8 @@ def _describe(cfg: Any) -> str:
 
     describe = registry.hook(cfg.model.family, "describe")
     stack = describe(cfg.model) if describe else cfg.model.family
+    if registry.hook(cfg.model.family, "fit") is not None:
+        return stack  # fitted in closed form: no epochs, no optimizer
     epochs = cfg.training.epochs
     return (f"{stack}, {epochs} epoch{'s' if epochs != 1 else ''}, batch {cfg.training.batch_size}, "
             f"{cfg.optimizer.name} lr {cfg.optimizer.learning_rate:g}")

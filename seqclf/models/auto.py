@@ -96,6 +96,10 @@ def recommend(p: DataProfile) -> Recommendation:
     return Recommendation(model, {"validation_split": 0.0}, reasons)
 
 
+def describe(m: Config) -> str:
+    return "auto: a family chosen from the training data"
+
+
 def features(k: Any, m: Config, prep: Any, x: Any) -> Any:
     raise RuntimeError("model.family 'auto' is resolved from the data before a model is "
                        "built (seqclf.train.resolve_family)")

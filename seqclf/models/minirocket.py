@@ -1,0 +1,465 @@
+"""MiniRocket (Dempster, Schmidt and Webb, 2021, "MINIROCKET: A Very Fast (Almost)
+Deterministic Transform for Time Series Classification"): a fixed convolutional
+transform and a linear classifier fitted in closed form, without gradient descent.
+
+The transform (``minirocket_layers.MiniRocketTransform``), as in the reference code:
+
+* 84 kernels of length 9, weights -1 and 2: every choice of the 3 positions that hold 2.
+* Dilations spaced exponentially up to the longest training sequence (``fit_dilations``:
+  at most ``max_dilations_per_kernel`` of them), each with its share of the
+  ``num_features`` (rounded down to a multiple of 84) features.
+* Per (dilation, kernel) pair, a random training example (and, on multivariate data, a
+  random subset of channels, whose outputs are summed, as in aeon's multivariate
+  MiniRocket); the pair's biases are quantiles of that example's convolution output at
+  a low-discrepancy sequence of levels (``quantiles``).
+* The features are proportions of positive values (PPV: the share of steps where the
+  output exceeds a bias), with 'same' zero padding, alternately over every step or over
+  the central steps only (those a kernel computes without padding).
+
+Variable length: padded steps never change a prediction. They are zeroed before the
+convolution, PPVs are means over real steps (the central ones: those at least 4 x
+dilation steps inside the real ones), and biases come from the real part of their
+example's output. An unpadded feature of a sequence too short to have central steps is
+its padded PPV instead (the reference's variable-length code makes every feature
+padded). Without masking (``masking: false``) the zeros of the padding are data, as in
+the fixed-length reference run on zero-padded series.
+
+The classifier, folded into the model's softmax layer (``classes``) so that a saved run
+predicts, evaluates and exports like any other:
+
+* ``ridge`` (the paper's): ``StandardScaler(with_mean=False)`` then
+  ``RidgeClassifierCV(alphas=np.logspace(-3, 3, 10))``; its decision values times a
+  temperature fitted on their leave-one-out values become the logits, so the predicted
+  class is the ridge's and the probabilities are calibrated on data each value was not
+  fitted on (see ``fit_temperature``).
+* ``logistic`` (the paper's choice for large training sets): the softmax layer trained
+  with the configured optimizer on the fixed, standardised features for
+  ``training.epochs`` epochs of ``training.batch_size``.
+* ``auto``: ridge up to LOGISTIC_ABOVE training sequences, else logistic.
+
+``fit`` is deterministic for a ``training.seed``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from itertools import combinations
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from seqclf.errors import SeqclfError
+from seqclf.sections import FamilyConfig
+
+__all__ = ["Config", "features", "fit", "describe", "fit_dilations", "quantiles",
+           "kernel_weights", "fit_transform", "transform", "predict_proba", "fit_ridge",
+           "fit_temperature"]
+
+KERNEL_LENGTH = 9
+N_KERNELS = 84  # 9 choose 3
+RIDGE_ALPHAS = np.logspace(-3, 3, 10)
+# The paper fits logistic regression rather than ridge from about 10,000 training series:
+# the ridge's cross-validation needs an n x n (or features x features) decomposition.
+LOGISTIC_ABOVE = 10_000
+LAYER_NAME = "minirocket"
+# The logit of a class absent from the training data (data.classes lists it): never
+# predicted, probability 0.
+ABSENT_CLASS_LOGIT = -1.0e4
+# How fit computes the features (see transform()), from measurements on 2 CPU cores:
+# eagerly up to this many compares (steps x features): 175 series of 251 steps (4.4e8)
+# took 2.2 s eagerly, 2.4 s traced; 104 of 2000 (2.1e9) 17 s eagerly, 4.7 s traced.
+EAGER_MAX_COMPARES = 5e8
+# Memory of a batch's largest intermediates: eagerly, few large calls (each costs about
+# 0.2-0.5 s besides the work); traced, small batches that stay in the CPU's caches (on
+# 2000-step series, batches of 4 ran 1.5x faster per value than batches of 32).
+EAGER_BATCH_BYTES = 256 * 2**20
+GRAPH_BATCH_BYTES = 16 * 2**20
+
+
+class Config(FamilyConfig):
+    """MiniRocket's transform and classifier; the defaults are the published settings."""
+
+    family: Literal["minirocket"] = "minirocket"
+    num_features: int = Field(10_000, ge=N_KERNELS, description="features of the "
+                              "transform, rounded down to a multiple of 84 (the kernels)")
+    max_dilations_per_kernel: int = Field(32, ge=1, description="dilations of each "
+                                          "kernel at most, spaced exponentially up to the "
+                                          "longest training sequence")
+    classifier: Literal["auto", "ridge", "logistic"] = Field(
+        "auto", description="ridge regression with cross-validated regularisation (the "
+        "paper's), logistic regression trained on the features (for large data), or auto: "
+        f"ridge up to {LOGISTIC_ABOVE:,} training sequences")
+
+
+# --- the transform's parameters (NumPy; what the paper fixes) -------------------------
+
+
+def kernel_weights() -> np.ndarray:
+    """The 84 kernels as an (84, 9) float32 array: -1 everywhere but 2 at three
+    positions, one kernel per choice of those positions, in lexicographic order."""
+    weights = np.full((N_KERNELS, KERNEL_LENGTH), -1.0, dtype=np.float32)
+    for k, chosen in enumerate(combinations(range(KERNEL_LENGTH), 3)):
+        weights[k, list(chosen)] = 2.0
+    return weights
+
+
+def fit_dilations(reference_length: int, num_features: int,
+                  max_dilations_per_kernel: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's dilations and features (biases) per kernel at each.
+
+    Up to ``max_dilations_per_kernel`` dilations (and at most one bias each), spaced
+    exponentially from 1 to (reference_length - 1) / 8, the largest whose kernel still
+    fits in the reference length; equal ones merge and keep all their features.
+    ``num_features // 84`` features per kernel are spread over the dilations, the
+    remainder going to the smallest dilations first.
+
+    Returns:
+        (dilations, features per dilation), int32 arrays of the same length.
+    """
+    per_kernel = num_features // N_KERNELS
+    n_dilations = min(per_kernel, max_dilations_per_kernel)
+    multiplier = per_kernel / n_dilations
+    max_exponent = np.log2((reference_length - 1) / (KERNEL_LENGTH - 1))
+    dilations, counts = np.unique(
+        np.logspace(0, max_exponent, n_dilations, base=2).astype(np.int32), return_counts=True)
+    per_dilation = (counts * multiplier).astype(np.int32)
+    remainder = per_kernel - int(per_dilation.sum())
+    for i in range(remainder):
+        per_dilation[i % len(per_dilation)] += 1
+    return dilations.astype(np.int32), per_dilation
+
+
+def quantiles(n: int) -> np.ndarray:
+    """Quantile levels of the n biases: the fractional parts of i x golden ratio,
+    i = 1..n (a low-discrepancy sequence), as float32."""
+    return np.array([(i * ((np.sqrt(5) + 1) / 2)) % 1 for i in range(1, n + 1)],
+                    dtype=np.float32)
+
+
+def fit_transform(x: np.ndarray, real: np.ndarray, dilations: list[int],
+                  features_per_dilation: list[int], rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw the channel subsets and fit the biases, as the reference does.
+
+    Per (dilation, kernel) pair, in the transform's order: the number of channels,
+    2 ** uniform(0, log2(min(channels, 9) + 1)) rounded down, and which (aeon's
+    multivariate MiniRocket); a training example. The pair's biases are quantiles of
+    that example's convolution output over its real steps (the sequence on its own,
+    zero-padded: its padded steps are zeroed first).
+
+    Args:
+        x: (n, steps, channels) sequences.
+        real: (n, steps) bool, which steps are real (not padding).
+        dilations: From ``fit_dilations``.
+        features_per_dilation: From ``fit_dilations``.
+        rng: Draws the channels and examples.
+
+    Returns:
+        (kernels, biases), float32, in ``MiniRocketTransform``'s layout; and the index
+        of each pair's example, (dilations x 84,).
+    """
+    n, steps, channels = x.shape
+    n_pairs = len(dilations) * N_KERNELS
+    max_exponent = np.log2(min(channels, KERNEL_LENGTH) + 1)
+    per_pair = (2 ** rng.uniform(0, max_exponent, n_pairs)).astype(np.int64)
+    selected = np.zeros((n_pairs, channels), dtype=np.float32)
+    for pair, count in enumerate(per_pair):
+        selected[pair, rng.choice(channels, count, replace=False)] = 1.0
+    candidates = np.flatnonzero(real.any(axis=1))  # sequences with real steps
+    examples = candidates[rng.integers(len(candidates), size=n_pairs)]
+    weights = kernel_weights()
+    selected = selected.reshape(len(dilations), N_KERNELS, channels)
+    kernels = (weights[None, :, :, None] * selected[:, :, None, :]).reshape(
+        len(dilations), N_KERNELS, KERNEL_LENGTH * channels)
+
+    levels = quantiles(N_KERNELS * int(np.sum(features_per_dilation)))
+    biases, start = [], 0
+    for j, (dilation, n_biases) in enumerate(zip(dilations, features_per_dilation)):
+        chosen = examples[j * N_KERNELS:(j + 1) * N_KERNELS]
+        zeroed = np.where(real[chosen, :, None], x[chosen], 0.0).astype(np.float64)
+        # A kernel sums its channels' outputs, so it convolves the sum of its channels.
+        series = np.einsum("ktc,kc->kt", zeroed, selected[j])
+        reach = (KERNEL_LENGTH // 2) * dilation
+        padded = np.pad(series, [(0, 0), (reach, reach)])
+        out = sum(weights[:, i, None] * padded[:, i * dilation:i * dilation + steps]
+                  for i in range(KERNEL_LENGTH))
+        mask = real[chosen]
+        length = mask.sum(axis=1)
+        ordered = np.sort(np.where(mask, out, np.inf), axis=1)  # real values first
+        q = levels[start:start + N_KERNELS * n_biases].reshape(N_KERNELS, n_biases)
+        values = _quantile_sorted(ordered, length, q.astype(np.float64))
+        biases.append(values.T.ravel())  # the layer's (biases, kernels) block
+        start += N_KERNELS * n_biases
+    return kernels.astype(np.float32), np.concatenate(biases).astype(np.float32), examples
+
+
+def _quantile_sorted(ordered: np.ndarray, length: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Row-wise ``np.quantile`` (linear) of the first ``length`` values of each sorted row,
+    at that row's levels ``q`` (rows, levels)."""
+    pos = q * (length[:, None] - 1)
+    low = np.floor(pos).astype(np.int64)
+    high = np.minimum(low + 1, length[:, None] - 1)
+    a = np.take_along_axis(ordered, low, axis=1)
+    b = np.take_along_axis(ordered, high, axis=1)
+    return a + (b - a) * (pos - low)
+
+
+# --- building and fitting the model ---------------------------------------------------
+
+
+def features(k: Any, m: Config, prep: Any, x: Any) -> Any:
+    """The MiniRocket transform of the masked input: (batch, 84 x features per kernel).
+
+    The dilations scale with ``prep.max_length`` (the longest training sequence, or
+    ``data.max_length``); the layer's kernels and biases are zeros until ``fit``.
+
+    Raises:
+        SeqclfError: Sequences shorter than a kernel (9 steps).
+    """
+    from seqclf.models.minirocket_layers import MiniRocketTransform
+
+    if prep.max_length < KERNEL_LENGTH:
+        raise SeqclfError(
+            "data: the padded length (data.max_length, else the longest training sequence) "
+            f"must be >= {KERNEL_LENGTH} for model.family 'minirocket' (its kernels are "
+            f"{KERNEL_LENGTH} steps long). Got {prep.max_length} instead.")
+    dilations, per_dilation = fit_dilations(prep.max_length, m.num_features,
+                                            m.max_dilations_per_kernel)
+    return MiniRocketTransform(dilations.tolist(), per_dilation.tolist(), dtype="float32",
+                               name=LAYER_NAME)(x)
+
+
+def fit(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
+        y_val: np.ndarray | None, cfg: Any) -> dict[str, list[float]]:
+    """Fit the transform and the classifier of a model built by ``features``.
+
+    Args:
+        model: The compiled Keras model (its ``minirocket`` and ``classes`` layers are
+            set; a Masking layer in it says which steps are padding).
+        x: (n, steps, channels) float32 training sequences, padded.
+        y: Class indices.
+        x_val: Validation sequences, or None.
+        y_val: Their class indices, or None.
+        cfg: The config (``model``, ``training.seed``; ``training.epochs`` and
+            ``batch_size`` for the logistic classifier).
+
+    Returns:
+        History columns: ``loss`` and ``accuracy`` on the training data (and ``val_``
+        ones), one entry for ridge, one per epoch for logistic.
+    """
+    m = cfg.model
+    layer = model.get_layer(LAYER_NAME)
+    head = model.get_layer("classes")
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    if len(np.unique(y)) < 2:
+        raise SeqclfError("model.family 'minirocket' needs training sequences of at least "
+                          "two classes.")
+    rng = np.random.default_rng(cfg.training.seed)
+    kernels, biases, _ = fit_transform(x, real_steps(model, x), layer.dilations,
+                                       layer.features_per_dilation, rng)
+    layer.kernels.assign(kernels)
+    layer.biases.assign(biases)
+    f = transform(model, x)
+    f_val = None if x_val is None else transform(model, x_val)
+    classifier = m.classifier
+    if classifier == "auto":
+        classifier = "ridge" if len(x) <= LOGISTIC_ABOVE else "logistic"
+    if classifier == "logistic":
+        return fit_logistic(model, f, y, f_val, y_val, cfg.training.epochs,
+                            cfg.training.batch_size)
+    kernel, bias = fit_ridge(f, y, head.units)
+    head.set_weights([kernel, bias])
+    history = _scores(f, y, kernel, bias, "")
+    if f_val is not None:
+        history.update(_scores(f_val, y_val, kernel, bias, "val_"))
+    return history
+
+
+def describe(m: Config) -> str:
+    return (f"MiniRocket: {N_KERNELS * (m.num_features // N_KERNELS)} features, "
+            f"{m.classifier} classifier")
+
+
+def real_steps(model: Any, x: np.ndarray) -> np.ndarray:
+    """Which steps of ``x`` the model reads as real: all of them, unless it has a Masking
+    layer; then those not equal to its mask value in every channel."""
+    from seqclf.backend import keras
+
+    masking = [lyr for lyr in model.layers if isinstance(lyr, keras().layers.Masking)]
+    if not masking:
+        return np.ones(x.shape[:2], dtype=bool)
+    return np.any(x != np.float32(masking[0].mask_value), axis=-1)
+
+
+# transform()'s traced feature model of each transform layer
+_traced: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def transform(model: Any, x: np.ndarray) -> np.ndarray:
+    """The transform's features of ``x`` (n, steps, channels), as the model computes them.
+
+    Sequences go in order of length, in batches cut to their real steps (a sequence's
+    features do not depend on the padding around it; PLAID's series, 324 steps on
+    average, are padded to 1344). On TensorFlow a small job runs the layer eagerly:
+    tracing its graph of a thousand-odd ops takes seconds, longer than a few hundred
+    short series take to transform. A larger one runs it traced, on batches of one
+    size (a new size or length is traced again, once, for all sizes and lengths) and
+    small enough to stay in the CPU's caches; later calls reuse it. Other backends run
+    it eagerly.
+    """
+    from seqclf.backend import keras
+
+    k = keras()
+    layer = model.get_layer(LAYER_NAME)
+    real = real_steps(model, x)
+    masked = not real.all()
+    n, steps, channels = x.shape
+    first = np.argmax(real, axis=1)
+    last = steps - 1 - np.argmax(real[:, ::-1], axis=1)
+    order = np.argsort(last - first, kind="stable")
+    per_step = 4 * (4 * N_KERNELS + 12 * channels)  # bytes of the largest intermediates
+    longest = int(np.max(last - first)) + 1
+    graph = (k.backend.backend() == "tensorflow"
+             and float(np.sum(last - first + 1)) * layer.n_features > EAGER_MAX_COMPARES)
+    if graph:
+        features = _traced.get(layer)
+        if features is None:  # kept with the layer: traced once for all the calls
+            inputs = k.Input(shape=(None, channels), name="sequences")
+            mask = k.Input(shape=(None,), dtype="bool", name="real")
+            features = _traced[layer] = k.Model([inputs, mask], layer(inputs, mask=mask))
+            features.compile(jit_compile=False)
+        batch = max(1, min(n, GRAPH_BATCH_BYTES // (per_step * longest)))
+    else:
+        batch = max(1, min(n, EAGER_BATCH_BYTES // (per_step * longest)))
+    out = np.empty((n, layer.n_features), dtype=np.float32)
+    for start in range(0, n, batch):
+        rows = order[start:start + batch]
+        lo, hi = int(first[rows].min()), int(last[rows].max()) + 1
+        xb, rb = x[rows, lo:hi], real[rows, lo:hi]
+        if graph:
+            fill = batch - len(rows)  # copies of the last row: one batch size, one trace
+            xb, rb = (np.concatenate([a, np.repeat(a[-1:], fill, axis=0)]) for a in (xb, rb))
+            out[rows] = features.predict_on_batch([xb, rb])[:len(rows)]
+        else:
+            out[rows] = np.asarray(layer(xb, mask=rb if masked else None))
+    return out
+
+
+def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:
+    """Class probabilities of a fitted model for ``x``: the model's own prediction, its
+    features computed as in ``transform`` (in length order, cut to real steps, traced at
+    most twice) rather than by ``model.predict`` (which traces the whole model for each
+    batch size and computes every padded step)."""
+    from scipy.special import softmax
+
+    kernel, bias = model.get_layer("classes").get_weights()
+    return softmax(transform(model, x).astype(np.float64) @ kernel + bias, axis=1)
+
+
+def fit_ridge(f: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's classifier on features ``f``, as the softmax layer's weights.
+
+    ``StandardScaler(with_mean=False)`` then ``RidgeClassifierCV`` over RIDGE_ALPHAS,
+    the regularisation chosen by leave-one-out squared error (scikit-learn's default;
+    here through a scorer that computes it, so that the leave-one-out decision values
+    are kept for the temperature). Logits are temperature x decision values (for two
+    classes, -d/2 and d/2), so the predicted class is the ridge's.
+
+    Returns:
+        (kernel (features, n_classes), bias (n_classes,)), float32; a class absent from
+        ``y`` gets zero weights and ABSENT_CLASS_LOGIT.
+    """
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.preprocessing import LabelBinarizer, StandardScaler
+
+    scaler = StandardScaler(with_mean=False).fit(f)
+    # RidgeClassifierCV's own targets, for the scorer
+    targets = LabelBinarizer(pos_label=1, neg_label=-1).fit_transform(y).astype(np.float64)
+
+    def neg_mse(_: Any, predictions: np.ndarray, __: Any, **___: Any) -> float:
+        # scikit-learn's selection without a scorer: the mean squared leave-one-out error
+        return -float(np.mean((np.reshape(predictions, targets.shape) - targets) ** 2))
+
+    ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS, scoring=neg_mse, store_cv_results=True)
+    ridge.fit(scaler.transform(f), y)
+    best = int(np.flatnonzero(RIDGE_ALPHAS == ridge.alpha_)[0])
+    loo = np.reshape(ridge.cv_results_[..., best], targets.shape)
+    coef = np.atleast_2d(ridge.coef_) / scaler.scale_  # (targets, features), unscaled
+    intercept = np.atleast_1d(ridge.intercept_)
+    if targets.shape[1] == 1:  # two classes: one decision value d, logits -d/2 and d/2
+        coef = np.concatenate([-coef, coef]) / 2
+        intercept = np.concatenate([-intercept, intercept]) / 2
+        loo = np.concatenate([-loo, loo], axis=1) / 2
+    present = ridge.classes_.astype(np.int64)
+    t = fit_temperature(loo, np.searchsorted(present, y))
+    kernel = np.zeros((f.shape[1], n_classes), dtype=np.float64)
+    bias = np.full(n_classes, ABSENT_CLASS_LOGIT, dtype=np.float64)
+    kernel[:, present] = t * coef.T
+    bias[present] = t * intercept
+    return kernel.astype(np.float32), bias.astype(np.float32)
+
+
+def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
+    """The t > 0 for which softmax(t x scores) best predicts ``y`` (log loss).
+
+    ``scores`` are held-out decision values (leave-one-out), so t calibrates the
+    probabilities for new data. The targets are smoothed, (n x one-hot + uniform) /
+    (n + 1), as if one more example of unknown class had been seen: with n examples
+    that the scores all separate, the fit would otherwise send t to infinity and claim
+    certainty that n examples cannot support.
+    """
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    n, n_classes = scores.shape
+    target = (n * np.eye(n_classes)[y] + 1.0 / n_classes) / (n + 1)
+    spread = float(np.std(scores)) or 1.0
+    z = scores / spread
+
+    def loss(log_t: float) -> float:
+        return -float(np.mean(np.sum(target * log_softmax(np.exp(log_t) * z, axis=1), axis=1)))
+
+    best = minimize_scalar(loss, bounds=(-10.0, 10.0), method="bounded")
+    return float(np.exp(best.x) / spread)
+
+
+def fit_logistic(model: Any, f: np.ndarray, y: np.ndarray, f_val: np.ndarray | None,
+                 y_val: np.ndarray | None, epochs: int, batch_size: int
+                 ) -> dict[str, list[float]]:
+    """Train the softmax layer on standardised features with the model's optimizer (the
+    paper's logistic regression: zero initial weights, features standardised by the
+    training mean and standard deviation + 1e-8), then fold the standardisation into it.
+
+    Returns:
+        Keras's history: loss and accuracy per epoch (and val_ ones).
+    """
+    from seqclf.backend import keras
+
+    k = keras()
+    head = model.get_layer("classes")
+    mean = f.mean(axis=0)
+    std = f.std(axis=0) + 1e-8
+    inputs = k.Input(shape=(f.shape[1],))
+    trainer = k.Model(inputs, head(inputs))  # shares the model's softmax layer
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    trainer.compile(optimizer=model.optimizer, loss="sparse_categorical_crossentropy",
+                    metrics=["accuracy"])
+    val = None if f_val is None else ((f_val - mean) / std, y_val)
+    fitted = trainer.fit((f - mean) / std, y, epochs=epochs, batch_size=batch_size,
+                         validation_data=val, verbose=0)
+    kernel, bias = head.get_weights()
+    head.set_weights([(kernel / std[:, None]).astype(np.float32),
+                      (bias - (mean / std) @ kernel).astype(np.float32)])
+    return {key: [float(v) for v in values] for key, values in fitted.history.items()}
+
+
+def _scores(f: np.ndarray, y: np.ndarray, kernel: np.ndarray, bias: np.ndarray,
+            prefix: str) -> dict[str, list[float]]:
+    """Log loss and accuracy of the folded classifier on features ``f``."""
+    from scipy.special import log_softmax
+
+    logp = log_softmax(f.astype(np.float64) @ kernel + bias, axis=1)
+    return {f"{prefix}loss": [float(-np.mean(logp[np.arange(len(y)), y]))],
+            f"{prefix}accuracy": [float(np.mean(np.argmax(logp, axis=1) == y))]}

@@ -1,0 +1,333 @@
+"""The minirocket family: config, the paper's kernels, dilations and bias levels, the
+transform against a plain NumPy version of the same features (univariate and
+multivariate, post and pre padding), biases as quantiles of their example's output,
+padding invariance with its control, the ridge head (the ridge's predictions, a
+temperature), the logistic head, determinism, save/load, a tiny fit and the errors."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pytest
+
+from seqclf.config import validate_config
+from seqclf.data import MASK_VALUE
+from seqclf.errors import SeqclfError
+from seqclf.models import minirocket, registry
+from seqclf.models.minirocket import (Config, fit, fit_dilations, fit_ridge, fit_temperature,
+                                      fit_transform, kernel_weights, predict_proba,
+                                      quantiles, transform)
+from test_model import build, make_set
+
+TINY = {"family": "minirocket", "num_features": 84 * 8}  # 4 dilations at 40 steps
+# Lengths around the kernel's reach (4 x dilation at each end): shorter than a kernel,
+# no central steps at some dilations, exactly 8 x dilation + 1, and longer.
+LENGTHS = (40, 12, 9, 25, 3, 17, 33, 8)
+
+
+def make_cfg(model=None, data=None, training=None):
+    raw = {"data": {"train": "mem.csv", **(data or {})},
+           "model": {**TINY, **(model or {})}, "training": {"seed": 0, **(training or {})}}
+    return validate_config(raw)
+
+
+def fitted(ss, model=None, data=None, training=None, seed=0):
+    """A model of the family built and fitted on ``ss``: (model, prep, x, y, history)."""
+    cfg = make_cfg(model, data, training)
+    net, prep = build(cfg, ss, seed)
+    x, _ = prep.transform(ss)
+    y = prep.encode_labels(ss.labels)
+    history = fit(net, x, y, None, None, cfg)
+    return net, prep, x, y, history
+
+
+def real_of(x):
+    return np.any(x != MASK_VALUE, axis=-1)
+
+
+def reference_features(x, real, kernels, biases, dilations, per_dilation):
+    """The features computed plainly: per sequence (its real steps on their own, zero
+    beyond its ends), kernel and bias; the reference code's PPVs, with the padded PPV
+    for an unpadded feature of a sequence without central steps."""
+    channels = x.shape[2]
+    out = np.zeros((len(x), 84 * sum(per_dilation)))
+    for i in range(len(x)):
+        seq = x[i, real[i]].astype(np.float64)
+        length, f, start = len(seq), 0, 0
+        for j, (d, n_biases) in enumerate(zip(dilations, per_dilation)):
+            r = 4 * d
+            block = biases[start:start + 84 * n_biases].reshape(n_biases, 84)
+            start += 84 * n_biases
+            padded = np.concatenate([np.zeros((r, channels)), seq, np.zeros((r, channels))])
+            for k in range(84):
+                w = kernels[j, k].reshape(9, channels).astype(np.float64)
+                conv = np.array([sum(w[t] @ padded[s + t * d] for t in range(9))
+                                 for s in range(length)])
+                if (j + k) % 2 == 1 and length > 2 * r:
+                    conv = conv[r:length - r]
+                for b in range(n_biases):
+                    out[i, f] = np.mean(conv > block[b, k])
+                    f += 1
+    return out
+
+
+def shape_set(n, seed, lengths=(30, 60)):
+    """Learnable: class 'slow' is a slow sine, 'fast' a fast one, at random phases,
+    with noise and random lengths."""
+    rng = np.random.default_rng(seed)
+    seqs, labels = [], []
+    for i in range(n):
+        length = int(rng.integers(*lengths))
+        freq = 0.1 if i % 2 else 0.45
+        t = np.arange(length)
+        seqs.append((np.sin(freq * t + rng.uniform(0, 6)) + 0.3 * rng.normal(size=length))[:, None])
+        labels.append("slow" if i % 2 else "fast")
+    ss = make_set(lengths=[len(s) for s in seqs], features=1, seed=seed, labels=labels)
+    ss.sequences = seqs
+    return ss
+
+
+# --- config and the paper's constants ------------------------------------------------
+
+
+def test_defaults_are_the_published_settings():
+    m = make_cfg({"num_features": 10_000}).model
+    assert isinstance(m, Config)
+    assert (m.num_features, m.max_dilations_per_kernel, m.classifier) == (10_000, 32, "auto")
+    assert m.masking is True
+    assert registry.get("minirocket") is minirocket
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("num_features", 83, "model.num_features must be >= 84. Got 83 instead."),
+    ("max_dilations_per_kernel", 0, "model.max_dilations_per_kernel must be >= 1. Got 0 "
+                                    "instead."),
+    ("classifier", "svm", "model.classifier must be one of: 'auto', 'ridge', 'logistic'. "
+                          "Got 'svm' instead."),
+])
+def test_bad_values_are_rejected(key, value, message):
+    with pytest.raises(SeqclfError) as info:
+        make_cfg({key: value})
+    assert str(info.value) == f"config: {message}"
+
+
+def test_kernels_are_the_papers():
+    w = kernel_weights()
+    assert w.shape == (84, 9) and w.dtype == np.float32
+    # -1 everywhere but 2 at three positions: each choice of three, once, in order
+    assert [tuple(np.flatnonzero(row == 2)) for row in w] == list(combinations(range(9), 3))
+    assert set(np.unique(w)) == {-1.0, 2.0}
+    np.testing.assert_array_equal(w.sum(axis=1), 0.0)  # a constant series gives 0
+
+
+def test_dilations_and_features_per_dilation():
+    # the reference's values (aeon's _fit_dilations gives the same)
+    d, f = fit_dilations(286, 10_000, 32)
+    assert d.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 14, 15, 17, 20, 22, 25, 28,
+                          31, 35]
+    assert f.tolist() == [27, 12, 12, 4, 8, 4, 8, 4, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 3]
+    d, f = fit_dilations(100, 1000, 5)
+    assert (d.tolist(), f.tolist()) == ([1, 3, 6, 12], [5, 2, 2, 2])
+    for length in (9, 10, 40, 251, 2000):
+        for num_features, most in ((84, 32), (1000, 5), (10_000, 32), (20_000, 100)):
+            d, f = fit_dilations(length, num_features, most)
+            assert 84 * f.sum() == 84 * (num_features // 84)  # rounded down to 84s
+            assert d[0] == 1 and (np.diff(d) > 0).all() and len(d) <= most
+            assert 8 * d[-1] <= length - 1  # the longest kernel fits the reference length
+            assert f.min() >= 1
+
+
+def test_bias_levels_are_golden_ratio_fractions():
+    q = quantiles(5)
+    golden = (1 + np.sqrt(5)) / 2
+    np.testing.assert_allclose(q, [(i * golden) % 1 for i in range(1, 6)], rtol=1e-6)
+    assert q.dtype == np.float32
+
+
+# --- the transform -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("padding", ["post", "pre"])
+@pytest.mark.parametrize("features", [1, 3])
+def test_transform_is_the_reference_computation(keras, monkeypatch, features, padding):
+    train = make_set(lengths=LENGTHS, features=features, seed=1)
+    net, prep, _, _, _ = fitted(train, data={"padding": padding})
+    layer = net.get_layer("minirocket")
+    kernels, biases = (np.asarray(w) for w in layer.get_weights())
+    # fresh sequences: a training sequence may equal its own bias exactly, where float
+    # rounding decides
+    x, _ = prep.transform(make_set(lengths=LENGTHS, features=features, seed=2))
+    want = reference_features(x, real_of(x), kernels, biases, layer.dilations,
+                              layer.features_per_dilation)
+    np.testing.assert_allclose(transform(net, x), want, atol=1e-6)  # eagerly
+    monkeypatch.setattr(minirocket, "EAGER_MAX_COMPARES", 0)
+    np.testing.assert_allclose(transform(net, x), want, atol=1e-6)  # traced
+    sub = keras.Model(net.input, layer.output)  # the model's own graph, padded length
+    np.testing.assert_allclose(np.asarray(sub(x)), want, atol=1e-6)
+
+
+def test_biases_are_quantiles_of_their_example(keras):
+    ss = make_set(lengths=LENGTHS, features=2, seed=3)
+    cfg = make_cfg()
+    net, prep = build(cfg, ss)
+    x, _ = prep.transform(ss)
+    layer = net.get_layer("minirocket")
+    real = real_of(x)
+    kernels, biases, examples = fit_transform(x, real, layer.dilations,
+                                              layer.features_per_dilation,
+                                              np.random.default_rng(0))
+    levels = quantiles(len(biases))
+    start = 0
+    for j, (d, n_biases) in enumerate(zip(layer.dilations, layer.features_per_dilation)):
+        block = biases[start:start + 84 * n_biases].reshape(n_biases, 84)
+        for k in (0, 41, 83):
+            e = examples[j * 84 + k]
+            seq = x[e, real[e]].astype(np.float64)
+            w = kernels[j, k].reshape(9, 2)
+            for c in range(2):  # the kernel on the channels it reads, zeros elsewhere
+                assert not w[:, c].any() or (w[:, c] == kernel_weights()[k]).all()
+            padded = np.pad(seq, [(4 * d, 4 * d), (0, 0)])
+            conv = [sum(w[t] @ padded[s + t * d] for t in range(9)) for s in range(len(seq))]
+            want = np.quantile(conv, levels[start + k * n_biases:start + (k + 1) * n_biases])
+            np.testing.assert_allclose(block[:, k], want, rtol=1e-5, atol=1e-6)
+        start += 84 * n_biases
+    # channel subsets: 1 or 2 of the 2 channels, each kernel's weights on them alike
+    per_pair = (kernels.reshape(-1, 9, 2) != 0).any(axis=1).sum(axis=1)
+    assert set(per_pair) == {1, 2}
+
+
+def outputs_at_two_lengths(keras, padding, masking=True, extra=7):
+    """Class probabilities of a fitted model for new sequences, and of the same layers
+    for them padded with ``extra`` more steps. (Not the training sequences: one may
+    equal its own bias exactly, and the two paddings round its convolution apart.)"""
+    net, prep, _, _, _ = fitted(make_set(lengths=LENGTHS, features=2, seed=5),
+                                {"masking": masking}, {"padding": padding})
+    x, _ = prep.transform(make_set(lengths=LENGTHS, features=2, seed=6))
+    fill = np.full((len(x), extra, 2), prep.pad_value, dtype=np.float32)
+    longer = np.concatenate([x, fill] if padding == "post" else [fill, x], axis=1)
+    inputs = keras.Input((x.shape[1] + extra, 2))
+    h = keras.layers.Masking(prep.pad_value)(inputs) if masking else inputs
+    out = net.get_layer("classes")(net.get_layer("minirocket")(h))
+    return np.asarray(net(x)), np.asarray(keras.Model(inputs, out)(longer))
+
+
+@pytest.mark.parametrize("padding", ["post", "pre"])
+def test_padding_does_not_change_predictions(keras, padding):
+    short, long = outputs_at_two_lengths(keras, padding)
+    np.testing.assert_allclose(short, long, atol=1e-5)
+
+
+def test_without_masking_padding_changes_predictions(keras):
+    """The control: the comparison above can fail."""
+    short, long = outputs_at_two_lengths(keras, "post", masking=False)
+    assert not np.allclose(short, long, atol=1e-4)
+
+
+# --- the classifier ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_ridge_head_predicts_as_the_ridge(n_classes):
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(n_classes)
+    y = np.arange(40) % n_classes
+    f = (rng.random((40, 200)) + 0.15 * y[:, None] * (np.arange(200) < 20)).astype(np.float32)
+    kernel, bias = fit_ridge(f, y, n_classes + 1)  # the last class never seen
+    scaler = StandardScaler(with_mean=False).fit(f)
+    paper = RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)).fit(scaler.transform(f), y)
+    new = rng.random((30, 200)).astype(np.float32) + 0.1
+    logits = new.astype(np.float64) @ kernel + bias
+    np.testing.assert_array_equal(logits.argmax(axis=1), paper.predict(scaler.transform(new)))
+    assert (logits[:, n_classes] < logits[:, :n_classes].min(axis=1)).all()
+    assert kernel.shape == (200, n_classes + 1) and kernel.dtype == np.float32
+
+
+def test_temperature_calibrates_and_stays_finite():
+    y = np.arange(20) % 2
+    separated = np.stack([-(2 * y - 1.0), 2 * y - 1.0], axis=1)
+    t = fit_temperature(separated, y)
+    p = np.exp(t) / (np.exp(t) + np.exp(-t))
+    assert np.isfinite(t) and 0.9 < p < 1 - 1e-4  # confident, not certain, with 20
+    noisy = separated + np.random.default_rng(0).normal(0, 2.0, separated.shape)
+    assert 0 < fit_temperature(noisy, y) < t
+
+
+def test_a_tiny_model_learns_frequencies(keras):
+    cfg = make_cfg({"classifier": "ridge"})
+    train, test = shape_set(40, seed=0), shape_set(30, seed=1)
+    net, prep = build(cfg, train)
+    x, _ = prep.transform(train)
+    xt, _ = prep.transform(test)
+    history = fit(net, x, prep.encode_labels(train.labels), xt,
+                  prep.encode_labels(test.labels), cfg)
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history["loss"]) == 1 and history["val_accuracy"][0] >= 0.9
+    proba = np.asarray(net.predict(xt, verbose=0))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(predict_proba(net, xt), proba, atol=1e-5)
+    assert (proba.argmax(axis=1) == prep.encode_labels(test.labels)).mean() >= 0.9
+    assert 0.5 < proba.max(axis=1).mean() < 1.0  # a temperature, not certainty
+
+
+def test_logistic_classifier_trains_the_softmax_layer(keras):
+    net, prep, x, y, history = fitted(shape_set(40, seed=0), {"classifier": "logistic"},
+                                      training={"epochs": 5, "batch_size": 8})
+    assert len(history["loss"]) == 5 and history["loss"][-1] < history["loss"][0]
+    test = shape_set(30, seed=1)
+    xt, _ = prep.transform(test)
+    assert (net.predict(xt, verbose=0).argmax(axis=1)
+            == prep.encode_labels(test.labels)).mean() >= 0.8
+
+
+def test_fit_is_deterministic_for_a_seed(keras):
+    ss = make_set(lengths=LENGTHS, features=3, seed=4)
+    weights = [fitted(ss, training={"seed": s})[0].get_weights() for s in (3, 3, 4)]
+    for a, b in zip(weights[0], weights[1]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(weights[0][1], weights[2][1])  # other biases
+
+
+def test_save_load_round_trip(keras, tmp_path):
+    net, prep, x, _, _ = fitted(make_set(lengths=LENGTHS, features=2, seed=6))
+    net.save(tmp_path / "model.keras")
+    registry.load_layers()
+    loaded = keras.saving.load_model(tmp_path / "model.keras", compile=False, safe_mode=True)
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(net(x)))
+    assert loaded.get_layer("minirocket").dilations == net.get_layer("minirocket").dilations
+
+
+@pytest.mark.slow
+def test_onnx_export_matches_keras(keras, tmp_path):
+    pytest.importorskip("tf2onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    net, prep, _, _, _ = fitted(make_set(lengths=LENGTHS, features=2, seed=7))
+    x, _ = prep.transform(make_set(lengths=LENGTHS, features=2, seed=8))
+    want = np.asarray(net.predict(x, verbose=0))
+    net.export(str(tmp_path / "model.onnx"), format="onnx", verbose=False)
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+def test_sequences_shorter_than_a_kernel_are_rejected(keras):
+    with pytest.raises(SeqclfError, match=r"^data: the padded length \(data.max_length, else "
+                       r"the longest training sequence\) must be >= 9 for model.family "
+                       r"'minirocket' \(its kernels are 9 steps long\). Got 8 instead.$"):
+        build(make_cfg(), make_set(lengths=(8, 3, 5), features=1))
+
+
+def test_one_class_is_rejected(keras):
+    ss = make_set(lengths=LENGTHS, features=1)
+    cfg = make_cfg(data={"classes": ["a", "b"]})
+    ss.labels = ["a"] * len(LENGTHS)
+    net, prep = build(cfg, ss)
+    x, _ = prep.transform(ss)
+    with pytest.raises(SeqclfError, match="needs training sequences of at least two classes"):
+        fit(net, x, prep.encode_labels(ss.labels), None, None, cfg)
