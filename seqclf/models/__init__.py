@@ -12,8 +12,12 @@ A family module (``seqclf/models/<family>.py``) holds:
 
 and may hold:
 
-* ``fit(model, data, cfg)``: training without gradient descent (closed form), used by
-  ``seqclf.train.fit_model`` instead of ``model.fit``; returns history columns.
+* ``fit(model, x, y, x_val, y_val, cfg)``: training without gradient descent (closed
+  form), used by ``seqclf.train.fit_model`` instead of ``model.fit``; returns history
+  columns. The training keys of gradient descent (early stopping, the learning-rate
+  schedule, random crops, class weights) do not apply to it.
+* ``combine(k, models)``: one model from separately trained members (``ensemble``), with
+  the config's ``member_sections(seed)`` naming them.
 * ``cudnn_reasons(m, cfg)``: why Keras would not run its recurrent layers on cuDNN.
 * ``describe(m)``: a few words for ``seqclf train``'s first line.
 
