@@ -136,8 +136,9 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
     def runs(config: str, problem: str) -> list[dict[str, Any]]:
         return [r for r in results if r["config"] == config and r["problem"] == problem]
 
+    shown = [a for a in sys.argv[1:] if a != "--render"]
     lines = ["# Real time series: the UCR development problems", "",
-             f"Command: `{shlex.join(['python', 'benchmarks/ucr.py', *sys.argv[1:]])}` "
+             f"Command: `{shlex.join(['python', 'benchmarks/ucr.py', *shown])}` "
              f"({time.strftime('%Y-%m-%d %H:%M')}, {seconds / 60:.0f} min, {machine()}).", "",
              "Test accuracy, mean ± sample std over the training seeds "
              f"({', '.join(map(str, args.seeds))}; "
@@ -204,18 +205,31 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results" / "ucr")
     parser.add_argument("--limit", action="append", default=[], metavar="CONFIG:PROBLEMS:SEEDS",
                         help="run CONFIG on these comma-separated problems and seeds only")
+    parser.add_argument("--render", action="store_true",
+                        help="write the .md again from the .json of an earlier (or cut "
+                             "short) run, with that run's arguments")
     parser.add_argument("--quick", action="store_true",
                         help="2 small problems, seed 0, written to /tmp (a smoke test)")
     args = parser.parse_args()
     if args.quick:
         args.problems, args.seeds = ["Coffee", "ArrowHead"], [0]
         args.output = Path(tempfile.gettempdir()) / "seqclf-ucr-quick"
+    json_path = args.output.with_suffix(".json")
+    if args.render:
+        saved = json.loads(json_path.read_text())
+        argv = saved.get("argv") or sys.argv[1:]
+        args = parser.parse_args([a for a in argv if a != "--render"])
+        sys.argv[1:] = argv
+        text = report(saved["results"], baselines(args.data), args,
+                      saved.get("seconds", float("nan")))
+        args.output.with_suffix(".md").write_text(text, encoding="utf-8")
+        print(text)
+        return
     if not (args.data / "baselines.csv").exists():
         raise SystemExit(f"{args.data}: no ucr-dev data there (baselines.csv). Pass --data.")
     base = baselines(args.data)
     started = time.perf_counter()
     results = []
-    json_path = args.output.with_suffix(".json")
     with tempfile.TemporaryDirectory(prefix="seqclf-ucr-") as tmp:
         work = Path(tmp)
         limits = {}
@@ -233,7 +247,9 @@ def main() -> None:
                           f"{(r['predict_seconds'] or 0):.1f} s, command "
                           f"{r['command_seconds']:.0f} s", flush=True)
                     json_path.parent.mkdir(parents=True, exist_ok=True)
-                    json_path.write_text(json.dumps({"results": results}, indent=1))
+                    json_path.write_text(json.dumps(
+                        {"results": results, "argv": sys.argv[1:],
+                         "seconds": time.perf_counter() - started}, indent=1))
     seconds = time.perf_counter() - started
     text = report(results, base, args, seconds)
     args.output.with_suffix(".md").write_text(text, encoding="utf-8")

@@ -1,4 +1,4 @@
-"""seqclf: sequence classification from CSV with Keras recurrent networks."""
+"""seqclf: sequence classification from CSV with Keras."""
 
 __version__ = "0.1.0"
 

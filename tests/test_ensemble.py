@@ -67,3 +67,9 @@ def test_an_ensemble_trains_saves_and_averages_its_members(long_data, tmp_path, 
     assert not np.allclose(members[0], members[1])  # copies differ by their seed
     again = evaluate(result.run_dir)
     assert again.accuracy == pytest.approx(result.evaluation.accuracy)
+    # one model to export too: ONNX, kept only if it agrees with Keras on the test data
+    from seqclf.export import export
+
+    exported = export(result.run_dir, "onnx", tmp_path / "deploy")
+    assert exported.model_path.is_file() and exported.n == len(x)
+    assert exported.max_abs_diff < 1e-4
