@@ -188,6 +188,21 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
         lines.append(f"| {r['config']} | {r['problem']} | {r['seed']} | {r['accuracy']:.4f} | "
                      f"{r['fit_seconds']:.2f} | {(r['predict_seconds'] or 0):.2f} | "
                      f"{r['command_seconds']:.1f} | {r['epochs_run']} | {r['parameters']} |")
+    lines += ["", "## Notes", "",
+              "- Times are wall-clock seconds on the machine named above, which other work "
+              "may share (the baselines' were measured on a busy 2-core machine too): fit and "
+              "predict from each run's metrics.json (predict: scoring the test set, "
+              "tracing included), the whole command from start to exit (Python start-up and "
+              "TensorFlow's import, about 10 s, included).",
+              "- `auto` is `seqclf init` + `seqclf train`: it resolves to `minirocket` with "
+              "the published defaults, so its accuracies repeat `minirocket`'s; what it adds "
+              "is that the user names no family.",
+              "- seqclf's MiniROCKET is a Keras model (TensorFlow ops on the CPU), so a saved "
+              "run evaluates, predicts and exports like any other; TensorFlow counts the "
+              "positive values several times slower than aeon's numba loops, and prediction "
+              "runs the padded batches through `model.predict`.",
+              "- A config with one seed or fewer problems (see `--limit` in the command) "
+              "was cut to what fits the session on a CPU; `-` marks what was not run."]
     lines += ["", "Commands of the first seed ($UCR: the data folder):", ""]
     for r in results:
         if r["seed"] == args.seeds[0]:

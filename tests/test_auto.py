@@ -1,0 +1,72 @@
+"""model.family: auto: the rule from the training data's shape to a family, and a run
+that resolves it (config.yaml records the choice)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import write_config
+from seqclf.config import validate_config
+from seqclf.models.auto import RIDGE_MAX_SEQUENCES, DataProfile, recommend
+
+
+def profile(sequences=100, classes=3, lengths=(50, 50), channels=1, smallest=10):
+    return DataProfile(sequences, classes, lengths[0], lengths[1], channels, smallest)
+
+
+@pytest.mark.parametrize("shape", [
+    profile(lengths=(7, 29), channels=12),          # short, multivariate, variable length
+    profile(lengths=(2000, 2000)),                  # long, univariate
+    profile(lengths=(100, 1344)),                   # variable length
+    profile(sequences=104, classes=52, smallest=2),  # two sequences per class
+])
+def test_numeric_series_get_minirocket_with_ridge_and_no_validation_split(shape):
+    choice = recommend(shape)
+    assert choice.model == {"family": "minirocket", "classifier": "ridge"}
+    assert choice.training == {"validation_split": 0.0}
+    assert any(f"{shape.max_length} steps" in r for r in choice.reasons)
+    # what it recommends is a valid config
+    cfg = validate_config({"data": {"train": "x.csv"}, "model": choice.model,
+                           "training": choice.training})
+    assert cfg.model.family == "minirocket"
+
+
+def test_many_sequences_get_logistic_regression():
+    choice = recommend(profile(sequences=RIDGE_MAX_SEQUENCES + 1))
+    assert choice.model["classifier"] == "logistic"
+    assert any("logistic regression" in r for r in choice.reasons)
+
+
+def test_few_per_class_is_said():
+    reasons = " ".join(recommend(profile(classes=52, smallest=2)).reasons)
+    assert "the smallest class has 2 sequences" in reasons
+
+
+def test_profile_of_sequences():
+    seqs = [np.zeros((n, 2)) for n in (3, 9, 5, 5)]
+    p = DataProfile.of(seqs, ["a", "b", "a", "a"])
+    assert p == DataProfile(4, 2, 3, 9, 2, 1)
+
+
+def test_a_run_with_family_auto_records_what_it_chose(long_data, tmp_path):
+    import io
+
+    from seqclf.config import load_config
+    from seqclf.evaluate import evaluate
+    from seqclf.progress import Progress
+    from seqclf.train import train
+
+    path = write_config(long_data / "auto.yaml", {
+        "data": {"train": "train.csv", "format": "long"},
+        "model": {"family": "auto"},
+        "training": {"validation_split": 0.2, "seed": 1}})
+    stream = io.StringIO()
+    result = train(load_config(path), tmp_path, progress=Progress(stream, live=False))
+    recorded = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert recorded["model"]["family"] == "minirocket"
+    assert recorded["training"]["validation_split"] == 0.0
+    assert "model.family auto: " in stream.getvalue()
+    assert result.evaluation.accuracy > result.evaluation.baseline
+    assert evaluate(result.run_dir).accuracy == pytest.approx(result.evaluation.accuracy)
