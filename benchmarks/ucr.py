@@ -87,6 +87,11 @@ def run_one(config: str, problem: Path, seed: int, work: Path) -> dict[str, Any]
     started = time.perf_counter()
     for command in commands:
         done = subprocess.run(command, capture_output=True, text=True, cwd=work)
+        if done.returncode == 2:  # a one-line user error: the config refuses this data
+            return {"config": config, "problem": problem.name, "seed": seed,
+                    "refused": done.stderr.strip().splitlines()[-1],
+                    "commands": [_short(shlex.join(c[3:]), work, problem.parent)
+                                 for c in commands]}
         if done.returncode != 0:
             raise SystemExit(f"failed ({done.returncode}): {shlex.join(command)}\n"
                              f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -133,8 +138,14 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
     problems = [p for p in args.problems if any(r["problem"] == p for r in results)]
     configs = [c for c in args.configs if any(r["config"] == c for r in results)]
 
+    refused = [r for r in results if "refused" in r]
+    results = [r for r in results if "refused" not in r]
+
     def runs(config: str, problem: str) -> list[dict[str, Any]]:
         return [r for r in results if r["config"] == config and r["problem"] == problem]
+
+    def refusal(config: str, problem: str) -> bool:
+        return any(r["config"] == config and r["problem"] == problem for r in refused)
 
     shown = [a for a in sys.argv[1:] if a != "--render"]
     lines = ["# Real time series: the UCR development problems", "",
@@ -152,7 +163,7 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
         cells, means = [], []
         for p in problems:
             accs = [r["accuracy"] for r in runs(config, p)]
-            cells.append(mean_std(accs) if accs else "-")
+            cells.append(mean_std(accs) if accs else "refused" if refusal(config, p) else "-")
             if accs:
                 means.append(statistics.mean(accs))
         mean = f"{statistics.mean(means):.3f}" if len(means) == len(problems) else "-"
@@ -188,6 +199,11 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
         lines.append(f"| {r['config']} | {r['problem']} | {r['seed']} | {r['accuracy']:.4f} | "
                      f"{r['fit_seconds']:.2f} | {(r['predict_seconds'] or 0):.2f} | "
                      f"{r['command_seconds']:.1f} | {r['epochs_run']} | {r['parameters']} |")
+    if refused:
+        lines += ["", "## Refused", "", "Runs that stopped with a one-line error before "
+                  "training (exit code 2), as a user would see them:", ""]
+        lines += [f"- {r['config']} / {r['problem']} seed {r['seed']}: `{r['refused']}`"
+                  for r in refused]
     lines += ["", "## Notes", "",
               "- Times are wall-clock seconds on the machine named above, which other work "
               "may share (the baselines' were measured on a busy 2-core machine too): fit and "
@@ -220,6 +236,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results" / "ucr")
     parser.add_argument("--limit", action="append", default=[], metavar="CONFIG:PROBLEMS:SEEDS",
                         help="run CONFIG on these comma-separated problems and seeds only")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in the .json (same config, problem, "
+                             "seed) and run only the missing ones")
     parser.add_argument("--render", action="store_true",
                         help="write the .md again from the .json of an earlier (or cut "
                              "short) run, with that run's arguments")
@@ -244,7 +263,11 @@ def main() -> None:
         raise SystemExit(f"{args.data}: no ucr-dev data there (baselines.csv). Pass --data.")
     base = baselines(args.data)
     started = time.perf_counter()
-    results = []
+    results, earlier = [], 0.0
+    if args.resume and json_path.exists():
+        saved = json.loads(json_path.read_text())
+        results, earlier = saved["results"], saved.get("seconds", 0.0)
+    done = {(r["config"], r["problem"], r["seed"]) for r in results}
     with tempfile.TemporaryDirectory(prefix="seqclf-ucr-") as tmp:
         work = Path(tmp)
         limits = {}
@@ -255,17 +278,20 @@ def main() -> None:
             problems, seeds = limits.get(config, (args.problems, args.seeds))
             for problem in [p for p in args.problems if p in problems]:
                 for seed in seeds:
+                    if (config, problem, seed) in done:
+                        continue
                     r = run_one(config, args.data / problem, seed, work)
                     results.append(r)
-                    print(f"{config:>20} {problem:>10} seed {seed}: accuracy "
-                          f"{r['accuracy']:.4f}, fit {r['fit_seconds']:.1f} s, predict "
-                          f"{(r['predict_seconds'] or 0):.1f} s, command "
-                          f"{r['command_seconds']:.0f} s", flush=True)
+                    print(f"{config:>20} {problem:>10} seed {seed}: " + (
+                        f"refused: {r['refused']}" if "refused" in r else
+                        f"accuracy {r['accuracy']:.4f}, fit {r['fit_seconds']:.1f} s, "
+                        f"predict {(r['predict_seconds'] or 0):.1f} s, command "
+                        f"{r['command_seconds']:.0f} s"), flush=True)
                     json_path.parent.mkdir(parents=True, exist_ok=True)
                     json_path.write_text(json.dumps(
                         {"results": results, "argv": sys.argv[1:],
-                         "seconds": time.perf_counter() - started}, indent=1))
-    seconds = time.perf_counter() - started
+                         "seconds": earlier + time.perf_counter() - started}, indent=1))
+    seconds = earlier + time.perf_counter() - started
     text = report(results, base, args, seconds)
     args.output.with_suffix(".md").write_text(text, encoding="utf-8")
     json_path.write_text(json.dumps({"results": results, "baselines": base,

@@ -377,7 +377,7 @@ def render(found: Inspection, summary: list[str], rec: Recommendation, train: st
     for line in summary:
         out += _comment(line)
     out.append("")
-    data = found.data_config(train, test)
+    data = {**found.data_config(train, test), **rec.data}
     notes = {"format": "one row per step" if found.format == "long" else "",
              "step_column": "null: each id's rows in file order"
              if found.format == "long" and found.step_column is None else ""}

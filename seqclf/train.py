@@ -92,6 +92,7 @@ def resolve_family(cfg: Config, train_set: SequenceSet) -> tuple[Config, list[st
     raw = cfg.to_dict()
     raw["model"] = {"masking": cfg.model.masking, **choice.model}
     raw["training"].update(choice.training)
+    raw["data"].update(choice.data)
     return validate_config(raw, where=cfg.source), [f"model.family auto: {reason}"
                                                     for reason in choice.reasons]
 

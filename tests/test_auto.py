@@ -27,10 +27,17 @@ def test_numeric_series_get_minirocket_with_ridge_and_no_validation_split(shape)
     assert choice.model == {"family": "minirocket", "classifier": "ridge"}
     assert choice.training == {"validation_split": 0.0}
     assert any(f"{shape.max_length} steps" in r for r in choice.reasons)
+    assert choice.data == {}
     # what it recommends is a valid config
     cfg = validate_config({"data": {"train": "x.csv"}, "model": choice.model,
                            "training": choice.training})
     assert cfg.model.family == "minirocket"
+
+
+def test_sequences_shorter_than_a_kernel_are_padded_to_one():
+    choice = recommend(profile(lengths=(3, 7), channels=2))
+    assert choice.data == {"max_length": 9} and choice.model["family"] == "minirocket"
+    assert recommend(profile(lengths=(3, 9))).data == {}
 
 
 def test_many_sequences_get_logistic_regression():
@@ -70,3 +77,17 @@ def test_a_run_with_family_auto_records_what_it_chose(long_data, tmp_path):
     assert "model.family auto: " in stream.getvalue()
     assert result.evaluation.accuracy > result.evaluation.baseline
     assert evaluate(result.run_dir).accuracy == pytest.approx(result.evaluation.accuracy)
+
+
+def test_auto_on_series_shorter_than_a_kernel(tmp_path):
+    from conftest import long_frame, write_csv
+    from seqclf.config import load_config
+    from seqclf.train import train
+
+    write_csv(tmp_path / "train.csv", long_frame(60, seed=3, min_len=2, max_len=6))
+    path = write_config(tmp_path / "short.yaml", {
+        "data": {"train": "train.csv", "format": "long"}, "model": {"family": "auto"}})
+    result = train(load_config(path), tmp_path / "runs")
+    recorded = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert recorded["data"]["max_length"] == 9 and recorded["model"]["family"] == "minirocket"
+    assert result.evaluation.accuracy > result.evaluation.baseline

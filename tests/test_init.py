@@ -79,8 +79,10 @@ def test_wide_with_id_column_writes_a_loadable_config(tmp_path, profiles):
     result = invoke(train, "--test", test, "--output", out)
     assert result.exit_code == 0, result.output
     raw = written(out)
-    # only what differs from the defaults: wide layout, 'label' and 'id' columns
-    assert raw["data"] == {"train": "../data/train.csv", "test": "../data/test.csv"}
+    # only what differs from the defaults: wide layout, 'label' and 'id' columns; the
+    # 6-step series padded to 9 steps, minirocket's kernel length (auto.recommend)
+    assert raw["data"] == {"train": "../data/train.csv", "test": "../data/test.csv",
+                           "max_length": 9}
     cfg = load_config(out)
     assert Path(cfg.data.train) == train.resolve() and Path(cfg.data.test) == test.resolve()
     assert cfg.data.format == "wide" and cfg.name == "mine"
@@ -108,7 +110,7 @@ def test_wide_without_id_column(tmp_path):
     assert found.feature_columns == [f"t{i}" for i in range(6)]
     out = tmp_path / "c.yaml"
     result = init(train, output=out)
-    assert written(out)["data"] == {"train": "train.csv"}
+    assert written(out)["data"] == {"train": "train.csv", "max_length": 9}
     assert "no id column (sequences numbered from 1)" in result.summary[0]
     assert "no test file: data.test_split (0.2)" in " ".join(result.summary)
     assert load_config(out).data.train == str(train.resolve())
@@ -150,7 +152,7 @@ def test_wide_id_column_with_another_name_is_written(tmp_path):
     init(train, output=tmp_path / "c.yaml")
     assert written(tmp_path / "c.yaml")["data"] == {"train": "train.csv",
                                                     "label_column": "target",
-                                                    "id_column": "Sample"}
+                                                    "id_column": "Sample", "max_length": 9}
 
 
 def test_bundled_digits_are_long(tmp_path):

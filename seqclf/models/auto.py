@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 from seqclf.sections import FamilyConfig
 
+# MiniROCKET's kernels are 9 steps long: shorter data is padded (masked) to this length.
+KERNEL_LENGTH = 9
 # MiniROCKET's authors fit a ridge classifier below about 10,000 training examples and
 # logistic regression above (its cost grows with the square of the examples).
 RIDGE_MAX_SEQUENCES = 10_000
@@ -63,11 +65,12 @@ class DataProfile:
 
 @dataclass
 class Recommendation:
-    """A model section, the training keys it needs, and why."""
+    """A model section, the data and training keys it needs, and why."""
 
     model: dict[str, Any]
     training: dict[str, Any] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def recommend(p: DataProfile) -> Recommendation:
@@ -91,9 +94,15 @@ def recommend(p: DataProfile) -> Recommendation:
                        "training data: no validation split needed"
                        + (f" (the smallest class has {p.smallest_class} sequences)"
                           if p.smallest_class < 5 else ""))
-    reasons.append(f"dilations scale with the longest training sequence ({p.max_length} "
-                   "steps); shorter ones are read over their real steps only")
-    return Recommendation(model, {"validation_split": 0.0}, reasons)
+    data: dict[str, Any] = {}
+    if p.max_length < KERNEL_LENGTH:
+        data["max_length"] = KERNEL_LENGTH
+        reasons.append(f"the longest sequence has {p.max_length} steps: padded (masked) to "
+                       f"{KERNEL_LENGTH}, the kernels' length; features count real steps only")
+    else:
+        reasons.append(f"dilations scale with the longest training sequence ({p.max_length} "
+                       "steps); shorter ones are read over their real steps only")
+    return Recommendation(model, {"validation_split": 0.0}, reasons, data)
 
 
 def describe(m: Config) -> str:
