@@ -49,7 +49,8 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
 app = typer.Typer(
     name="seqclf",
     cls=_OneLineUsageErrors,
-    help="Sequence classification from CSV with Keras recurrent networks (LSTM, GRU, RNN).",
+    help="Sequence classification from CSV with Keras: MiniROCKET, InceptionTime, LSTM-FCN, "
+         "recurrent stacks and ensembles of them; `seqclf init` picks one from the data.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
