@@ -57,6 +57,7 @@ def test_profile_of_sequences():
     assert p == DataProfile(4, 2, 3, 9, 2, 1)
 
 
+@pytest.mark.slow
 def test_a_run_with_family_auto_records_what_it_chose(long_data, tmp_path):
     import io
 

@@ -36,6 +36,7 @@ def test_train_and_evaluate_on_another_backend(tmp_path, backend):
     assert json.loads(done.stdout)["accuracy"] == pytest.approx(accuracy)
 
 
+@pytest.mark.slow
 def test_a_second_backend_in_one_process_is_a_clear_error():
     from seqclf.backend import keras
 

@@ -72,6 +72,7 @@ def test_train_quiet_prints_scores_and_run_directory(long_data, tmp_path):
     assert json.loads((run_dir / "manifest.json").read_text())["seed"] == 3
 
 
+@pytest.mark.slow
 def test_train_with_progress_prints_one_line_per_epoch(long_data, tmp_path):
     result = invoke("train", long_data / "tiny.yaml", *TINY, "--output-dir", tmp_path)
     assert result.exit_code == 0, result.output

@@ -115,6 +115,7 @@ def test_bad_data_is_a_value_error_before_any_training(X, y, message):
 # --- one implementation with the CLI ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fitting_the_cli_runs_training_data_gives_the_cli_runs_model(long_run):
     """Same config, same training sequences: the estimator's model is the run's model."""
     from seqclf.data import load_splits
@@ -134,6 +135,7 @@ def test_fitting_the_cli_runs_training_data_gives_the_cli_runs_model(long_run):
     assert est.n_iter_ == len(pd.read_csv(long_run.run_dir / "history.csv"))
 
 
+@pytest.mark.slow
 def test_input_layouts_agree(tmp_path):
     """A long DataFrame, a list of variable-length arrays: same sequences, same model."""
     frame = long_frame(60, seed=5)

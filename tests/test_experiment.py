@@ -263,6 +263,7 @@ def test_sweep_runs_every_variant_and_resumes_only_what_is_missing(tmp_path):
         run(load_experiment(path), out)
 
 
+@pytest.mark.slow
 def test_sweep_command_prints_runs_table_and_directory(tmp_path):
     path = experiment(tmp_path, name="one", set=TINY)
     result = invoke("sweep", path, "--output-dir", tmp_path)

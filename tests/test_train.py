@@ -298,6 +298,7 @@ def test_a_crashed_run_stays_incomplete(long_data, tmp_path, monkeypatch):
 # --- reproducibility -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_the_same_run(long_run, tmp_path):
     from seqclf.train import train
 
@@ -313,6 +314,7 @@ def test_same_config_and_seed_give_the_same_run(long_run, tmp_path):
     np.testing.assert_allclose(h1["val_loss"], h2["val_loss"], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_class_weight_balanced_and_stateful_training(long_data, tmp_path):
     """Less common training paths run end to end and leave a complete run."""
     from seqclf.train import train
@@ -326,6 +328,7 @@ def test_class_weight_balanced_and_stateful_training(long_data, tmp_path):
     assert ev.n == 38 and ev.correct == result.evaluation.correct
 
 
+@pytest.mark.slow
 def test_embedding_run_end_to_end(tmp_path):
     from seqclf.train import train
 
