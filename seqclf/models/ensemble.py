@@ -36,10 +36,10 @@ class Config(FamilyConfig):
     def _check_members(self) -> "Config":
         if not self.members:
             raise invalid("members", "a non-empty list of model sections", self.members)
+        names = [n for n in registry.families() if n not in NOT_MEMBERS]
         for i, section in enumerate(self.members):
             family = section.get("family", registry.DEFAULT)
             where = f"model.members[{i}]"
-            names = [n for n in registry.families() if n not in NOT_MEMBERS]
             if family not in names:
                 raise invalid(f"{where}.family", "one of: " + ", ".join(map(repr, names)),
                               family)

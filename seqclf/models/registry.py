@@ -72,13 +72,18 @@ def load_layers() -> None:
     """Import every module of registered Keras layers (``layers`` and ``*_layers``), so
     that a saved model's custom layers resolve. Imports Keras."""
     for info in pkgutil.iter_modules(_package.__path__):
-        if info.name == "layers" or info.name.endswith("_layers"):
+        if _holds_layers(info.name):
             importlib.import_module(f"{_package.__name__}.{info.name}")
+
+
+def _holds_layers(module: str) -> bool:
+    """Whether a module of this package holds registered Keras layers (imports Keras)."""
+    return module == "layers" or module.endswith("_layers")
 
 
 def _discover() -> None:
     for info in pkgutil.iter_modules(_package.__path__):
-        if info.name == "layers" or info.name.endswith("_layers") or info.name == "registry":
+        if _holds_layers(info.name) or info.name == "registry":
             continue  # Keras modules, and this one
         module = importlib.import_module(f"{_package.__name__}.{info.name}")
         name = family_name(module)
