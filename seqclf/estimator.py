@@ -199,7 +199,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                           f"training padding length ({self.preprocessor_.max_length}) and "
                           "were truncated.", UserWarning, stacklevel=3)
         cfg = self.config_
-        return predict_proba(self.model_, x, cfg.training.batch_size, cfg.model.is_stateful())
+        return predict_proba(self.model_, x, cfg)
 
     def _dataset(self, X: Any, y: Any, cfg: Any, require_labels: bool) -> Any:
         """``X`` (and ``y``) as a SequenceSet, read as ``cfg``'s data section says."""

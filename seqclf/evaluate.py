@@ -102,7 +102,7 @@ def infer(run: Run, dataset: SequenceSet, model: Any = None) -> tuple[np.ndarray
 
     x, truncated = run.preprocessor.transform(dataset)
     model = model if model is not None else run.load_model()
-    proba = predict_proba(model, x, run.config.training.batch_size, run.config.model.is_stateful())
+    proba = predict_proba(model, x, run.config)
     return proba, truncated
 
 

@@ -113,7 +113,7 @@ def export(run_dir: str | Path, fmt: str, output: str | Path,
     dataset = read_data(run, data, require_labels=False)
     x, _ = run.preprocessor.transform(dataset)
     model = run.load_model()
-    expected = predict_proba(model, x, run.config.training.batch_size, stateful=False)
+    expected = predict_proba(model, x, run.config)
     _generic_kernels(model)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -172,8 +172,26 @@ def fixed_batch_padding(n: int, batch_size: int, stateful: bool) -> int:
     return (-n) % batch_size if stateful else 0
 
 
-def predict_proba(model: Any, x: np.ndarray, batch_size: int, stateful: bool) -> np.ndarray:
-    """Class probabilities for ``x``, in batches; stateful models start from a clean state."""
+def predict_proba(model: Any, x: np.ndarray, cfg: Config) -> np.ndarray:
+    """Class probabilities of a model built from ``cfg`` for ``x``, as float64.
+
+    A family with a ``predict_proba(model, x)`` hook computes them itself (minirocket:
+    its features in length order, cut to the real steps, instead of tracing the whole
+    model); an ensemble averages its members' (each by its own family's rule), as its
+    ``Average`` layer does; other models go through ``model.predict`` in batches of
+    ``training.batch_size`` (stateful ones from a clean state, on full batches).
+    """
+    family = cfg.model.family
+    if registry.hook(family, "combine") is not None:
+        members = [predict_proba(model.get_layer(f"member_{i}"), x,
+                                 member_config(cfg, section, seed))
+                   for i, (section, seed) in enumerate(
+                       cfg.model.member_sections(cfg.training.seed), start=1)]
+        return members[0] if len(members) == 1 else np.mean(members, axis=0)
+    own = registry.hook(family, "predict_proba")
+    if own is not None:
+        return np.asarray(own(model, x), dtype=np.float64)
+    batch_size, stateful = cfg.training.batch_size, cfg.model.is_stateful()
     pad = fixed_batch_padding(len(x), batch_size, stateful)
     if pad:
         x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])

@@ -281,7 +281,6 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
             progress.note(line)
         progress.note(hardware.cudnn)
     t = cfg.training
-    stateful = cfg.model.is_stateful()
     callbacks = [_history_recorder(k, run_dir / runs.HISTORY)]
     if hardware.tensorboard:
         callbacks.append(k.callbacks.TensorBoard(log_dir=str(run_dir / runs.TENSORBOARD)))
@@ -292,7 +291,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     shutil.rmtree(run_dir / runs.BACKUP, ignore_errors=True)
 
     predict_start = time.time()
-    proba = predict_proba(model, d.x_test, t.batch_size, stateful)
+    proba = predict_proba(model, d.x_test, cfg)
     predict_seconds = time.time() - predict_start
     evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated)
     history = _read_history(run_dir / runs.HISTORY)

@@ -272,6 +272,29 @@ def test_a_tiny_model_learns_frequencies(keras):
     assert 0.5 < proba.max(axis=1).mean() < 1.0  # a temperature, not certainty
 
 
+def test_seqclf_predicts_through_the_family_hook_and_averages_an_ensemble(keras, monkeypatch):
+    from seqclf import model as model_module
+    from seqclf.models import ensemble
+
+    train, test = shape_set(30, seed=0), shape_set(12, seed=1)
+    nets = [fitted(train, seed=seed)[0] for seed in (0, 1)]
+    _, prep, *_ = fitted(train)
+    xt, _ = prep.transform(test)
+    calls = []
+    monkeypatch.setattr(minirocket, "predict_proba",
+                        lambda net, x: calls.append(net.name) or predict_proba(net, x))
+    one = model_module.predict_proba(nets[0], xt, make_cfg())
+    assert calls == [nets[0].name]  # the hook, not model.predict
+    np.testing.assert_allclose(one, nets[0].predict(xt, verbose=0), atol=1e-5)
+    combined = ensemble.combine(keras, nets)
+    cfg = validate_config({"data": {"train": "mem.csv"}, "training": {"seed": 0},
+                           "model": {"family": "ensemble", "members": [TINY], "copies": 2}})
+    proba = model_module.predict_proba(combined, xt, cfg)
+    assert calls[1:] == ["member_1", "member_2"]  # each member by its own family's rule
+    np.testing.assert_allclose(proba, combined.predict(xt, verbose=0), atol=1e-5)
+    assert proba.dtype == np.float64
+
+
 def test_logistic_classifier_trains_the_softmax_layer(keras):
     net, prep, x, y, history = fitted(shape_set(40, seed=0), {"classifier": "logistic"},
                                       training={"epochs": 5, "batch_size": 8})

@@ -199,9 +199,9 @@ def test_stateful_model_predicts_every_row(keras):
     ss = make_set(lengths=(3, 5, 7, 2, 4))
     model, prep = build(cfg, ss)
     x, _ = prep.transform(ss)
-    proba = predict_proba(model, x, 3, stateful=True)
+    proba = predict_proba(model, x, cfg)
     assert proba.shape == (5, 3)
-    again = predict_proba(model, x, 3, stateful=True)
+    again = predict_proba(model, x, cfg)
     np.testing.assert_allclose(proba, again, atol=1e-6)  # state is reset between calls
 
 

@@ -64,7 +64,8 @@ def get(name: str) -> ModuleType:
 
 
 def hook(name: str, hook_name: str) -> Any:
-    """A family's optional hook (``fit``, ``cudnn_reasons``, ``describe``) or None."""
+    """A family's optional hook (``fit``, ``predict_proba``, ``combine``, ``cudnn_reasons``,
+    ``describe``) or None."""
     return getattr(_FAMILIES[name], hook_name, None)
 
 
