@@ -109,7 +109,8 @@ def init(
     train: Annotated[Path, typer.Argument(
         help="Training CSV, wide or long layout.", show_default=False)],
     output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Config file to write.", show_default=False)],
+        "--output", "-o", help="Config file to write (-: standard output; data paths are "
+        "then absolute).", show_default=False)],
     test: Annotated[Optional[Path], typer.Option(
         help="Test CSV in the same layout (default: data.test_split of TRAIN is held out).",
         show_default=False)] = None,
@@ -137,16 +138,19 @@ def init(
     import shlex
 
     from seqclf.init import init as init_config
+    from seqclf.outputs import describe, is_stdout
 
     result = init_config(train, test, output=output, force=force, label_column=label_column,
                          id_column=id_column, step_column=step_column, format=format_)
+    say = functools.partial(typer.echo, err=is_stdout(output))  # stdout holds the config
     for line in result.summary:
-        typer.echo(f"found: {line}")
-    typer.echo(f"wrote {result.output}")
-    typer.echo(f"model: {result.family}")
+        say(f"found: {line}")
+    say(f"wrote {describe(result.output)}")
+    say(f"model: {result.family}")
     for reason in result.recommendation.reasons:
-        typer.echo(f"  - {reason}")
-    typer.echo(f"next: seqclf train {shlex.quote(str(result.output))}")
+        say(f"  - {reason}")
+    saved = "CONFIG" if is_stdout(output) else shlex.quote(str(result.output))
+    say(f"next: seqclf train {saved}")
 
 
 @app.command()
@@ -284,11 +288,12 @@ def predict(
     data: Annotated[Path, typer.Option(help="CSV of sequences (labels not needed).",
                                        show_default=False)],
     output: Annotated[Optional[Path], typer.Option(
-        help="CSV file to write (default: standard output).")] = None,
+        help="CSV file to write (default, or -: standard output). A FIFO, a device or "
+             "/dev/stdout is written in place; a symlink is written through.")] = None,
 ) -> None:
     """Predict each sequence of a CSV: its id, the predicted label, and each class probability."""
     from seqclf.evaluate import predict as predict_run
-    from seqclf.runs import check_writable, write_text
+    from seqclf.outputs import check_writable, describe, write_text
 
     if output is not None:
         check_writable(output)  # before the model runs
@@ -301,7 +306,7 @@ def predict(
         typer.echo(text, nl=False)
     else:
         write_text(output, text)
-        typer.echo(f"wrote {len(frame)} predictions to {output}", err=True)
+        typer.echo(f"wrote {len(frame)} predictions to {describe(output)}", err=True)
 
 
 @app.command()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqclf import runs
+from seqclf import outputs, runs
 from seqclf.sections import CELL_ARG_DEFAULTS, CELL_ONLY_ARGS
 from seqclf.errors import SeqclfError, must_be
 
@@ -277,6 +277,11 @@ def compare(dirs: list[str | Path], fmt: str = "table", plot: str | Path | None 
             ) -> tuple[str, Comparison]:
     """``seqclf compare``: the rendered comparison of ``dirs``, and a plot if asked for."""
     check_format(fmt)
+    if plot is not None:
+        if outputs.is_stdout(plot):
+            raise must_be("seqclf compare", "--plot", "a file (standard output holds the "
+                          "table)", str(plot))
+        outputs.check_writable(plot)
     c = collect(dirs)
     if plot is not None:
         runs.save_figure(Path(plot), figure(c, ", ".join(Path(d).name for d in dirs)))

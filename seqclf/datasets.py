@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqclf.runs import write_text
+from seqclf.outputs import is_stdout, make_folder, write_text
 
 
 def digits(output: str | Path, test_size: float = 0.25, seed: int = 0) -> dict[str, Path]:
@@ -28,8 +28,7 @@ def digits(output: str | Path, test_size: float = 0.25, seed: int = 0) -> dict[s
     index = np.arange(len(labels))
     train_idx, test_idx = train_test_split(index, test_size=test_size, random_state=seed,
                                            stratify=labels)
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    output = make_folder(output)
     written = {}
     for name, idx in (("train", np.sort(train_idx)), ("test", np.sort(test_idx))):
         rows = images[idx].reshape(-1, 8)
@@ -78,8 +77,7 @@ def reuters(output: str | Path, num_words: int = 30000, maxlen: int = 50,
             "Without network access, copy reuters.npz into $KERAS_HOME/datasets/ "
             "(default ~/.keras/datasets/).") from None
     width = max(len(x) for x in [*x_train, *x_test])
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    output = make_folder(output)
     written = {}
     offset = 0
     for name, xs, ys in (("train", x_train, y_train), ("test", x_test, y_test)):
@@ -213,7 +211,8 @@ def write_series(path: str | Path, series: list[np.ndarray], labels: list[str],
     import pandas as pd
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not is_stdout(path):
+        make_folder(path.parent)
     ids = [f"{prefix}{i:04d}" for i in range(len(series))]
     if series[0].shape[1] == 1:
         width = max(len(s) for s in series)
@@ -244,6 +243,6 @@ def synthetic(output: str | Path, train: int = 100, test: int = 100, seed: int =
         The paths written, by split name (``train``, ``test``).
     """
     series, labels = synthetic_series(train + test, seed=seed, **options)
-    output = Path(output)
+    output = make_folder(output)
     return {"train": write_series(output / "train.csv", series[:train], labels[:train], "tr"),
             "test": write_series(output / "test.csv", series[train:], labels[train:], "te")}

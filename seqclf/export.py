@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from seqclf import __version__, runs
+from seqclf import __version__, outputs, runs
 from seqclf.errors import SeqclfError, must_be
 
 MODEL_FILES = {"onnx": "model.onnx", "savedmodel": "saved_model"}
@@ -95,7 +94,10 @@ def export(run_dir: str | Path, fmt: str, output: str | Path,
         raise must_be("seqclf export", "--format", "one of: onnx, savedmodel", fmt)
     run = runs.open_run(run_dir)
     output = Path(output)
-    if output.exists():
+    if outputs.is_stdout(output):
+        raise must_be("seqclf export", "--output", "a directory to create (standard output "
+                      "cannot hold one)", str(output))
+    if output.exists() or output.is_symlink():
         raise SeqclfError(f"{output}: already exists; an export never overwrites. Choose a "
                           "new --output.")
     if fmt == "onnx":
@@ -117,7 +119,7 @@ def export(run_dir: str | Path, fmt: str, output: str | Path,
     _generic_kernels(model)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
+        staging = outputs.staging_directory(output)  # mode as mkdir gives (mkdtemp: 0700)
     except OSError as exc:
         raise SeqclfError(f"{output}: cannot create the export directory "
                           f"({exc.strerror or exc}).") from None

@@ -22,7 +22,6 @@ one-line error naming the option to pass instead (``--label-column`` and so on).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import tempfile
@@ -33,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from seqclf.config import DataConfig, load_config, validate_config
+from seqclf.config import DataConfig, read_yaml_mapping, resolve_paths, validate_config
 from seqclf.errors import SeqclfError, must_be
 from seqclf.models.auto import DataProfile, Recommendation, recommend
 
@@ -253,20 +252,20 @@ def init(train: str | os.PathLike, test: str | os.PathLike | None = None, *,
 
     The layout and columns are guessed (``inspect_csv``; the keyword arguments replace
     guesses), the data read as ``seqclf train`` reads it, the model chosen by
-    ``seqclf.models.auto.recommend``. The file is validated with ``load_config`` before it
-    replaces ``output``, and written atomically.
+    ``seqclf.models.auto.recommend``. The text is validated as ``load_config`` would read
+    it at ``output``, then written by ``seqclf.outputs``' rules (atomically to a file; ``-``
+    is standard output, a FIFO is written in place; data paths are then absolute).
 
     Raises:
         SeqclfError: ``output`` exists (without ``force``) or cannot be written; the data
             cannot be read or its columns guessed; too few sequences per class.
     """
     from seqclf.data import check_same_features, read_sequences
-    from seqclf.runs import check_writable, write_text
+    from seqclf.outputs import write_text
 
     train, output = Path(train), Path(output)
     test = Path(test) if test is not None else None
-    _check_output(output, force)
-    check_writable(output)
+    in_folder = _check_output(output, force)
     found = inspect_csv(train, label_column=label_column, id_column=id_column,
                         step_column=step_column, format=format)
     raw_data = found.data_config()
@@ -296,8 +295,9 @@ def init(train: str | os.PathLike, test: str | os.PathLike | None = None, *,
                           channels=summary["channels"], smallest_class=min(counts.values()))
     rec = recommend(profile)
     lines = _summary(found, summary, test, test_summary)
-    text = render(found, lines, rec, _relative(train, output.parent),
-                  None if test is None else _relative(test, output.parent))
+    folder = output.parent if in_folder else None  # else (stdout, a pipe): absolute paths
+    text = render(found, lines, rec, _relative(train, folder),
+                  None if test is None else _relative(test, folder))
     _validate(text, output)
     _check_output(output, force)  # once more: another process may have written it
     write_text(output, text)
@@ -305,10 +305,16 @@ def init(train: str | os.PathLike, test: str | os.PathLike | None = None, *,
                       recommendation=rec, summary=lines)
 
 
-def _check_output(output: Path, force: bool) -> None:
-    if output.exists() and not force:
+def _check_output(output: Path, force: bool) -> bool:
+    """Refuse to replace a file without ``force``; whether the config lands in a file
+    (relative data paths are then relative to its folder), not a stream (``-``, a FIFO)."""
+    from seqclf.outputs import FILE, check_writable
+
+    target = check_writable(output)
+    if target.kind == FILE and not force:
         raise SeqclfError(f"{output}: already exists. Pass --force to overwrite it, or "
                           "choose another --output.")
+    return target.atomic
 
 
 def _check_split(train: Path, counts: dict[str, int], fraction: float) -> None:
@@ -323,9 +329,13 @@ def _check_split(train: Path, counts: dict[str, int], fraction: float) -> None:
             f"{counts[smallest]}). Pass --test TEST.csv, or add sequences.")
 
 
-def _relative(path: Path, folder: Path) -> str:
-    """``path`` as the config records it: relative to the config's folder when possible."""
-    target, folder = path.expanduser().resolve(), folder.expanduser().resolve()
+def _relative(path: Path, folder: Path | None) -> str:
+    """``path`` as the config records it: relative to the config's folder when possible
+    (absolute without a folder)."""
+    target = path.expanduser().resolve()
+    if folder is None:
+        return target.as_posix()
+    folder = folder.expanduser().resolve()
     try:
         common = Path(os.path.commonpath([target, folder]))
     except ValueError:  # another drive (Windows)
@@ -416,25 +426,22 @@ def _section(values: dict[str, Any], notes: dict[str, str] | None = None) -> lis
 
 
 def _validate(text: str, output: Path) -> None:
-    """Load ``text`` with ``load_config`` from a file beside ``output`` (so relative
-    paths resolve as they will), naming ``output`` in any error."""
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.stem}.",
-                                   suffix=".yaml")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        load_config(tmp)
-    except OSError as exc:
-        raise SeqclfError(f"{output}: cannot write ({exc.strerror or exc}). Check free space "
-                          "and permissions.") from None
-    except SeqclfError as exc:
-        raise SeqclfError(f"{output}: not written: the config seqclf init made does not "
-                          f"validate ({str(exc).replace(str(tmp), str(output))}).") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    """Load ``text`` as ``load_config`` loads a file at ``output`` (relative paths against
+    its folder), naming ``output`` in any error. The text is read back from a file in a
+    private temporary folder, so nothing appears beside ``output`` (which may be in /dev)."""
+    from seqclf.outputs import write_text
+
+    with tempfile.TemporaryDirectory(prefix="seqclf-init-") as folder:
+        tmp = Path(folder) / "config.yaml"
+        write_text(tmp, text)
+        try:
+            raw = read_yaml_mapping(tmp)
+            resolve_paths(raw, output.parent)
+            raw.setdefault("name", output.stem if output.stem not in ("", "-") else "config")
+            validate_config(raw, where=str(output))
+        except SeqclfError as exc:
+            raise SeqclfError(f"{output}: not written: the config seqclf init made does not "
+                              f"validate ({str(exc).replace(str(tmp), str(output))}).") from None
 
 
 def _names(names: list[str], limit: int = 6, count: bool = False) -> str:

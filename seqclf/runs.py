@@ -1,23 +1,23 @@
 """The run directory: what a training run leaves behind, and how it is read back.
 
 A run directory holds the resolved config, the model, the preprocessing state, history,
-metrics, reports, plots and a manifest. Every file is written atomically (temporary
-file, then rename), an ``INCOMPLETE`` marker exists from creation until the manifest
-is in place, and readers refuse a directory that has the marker or lacks the manifest,
-so a crash can never leave a run that looks complete.
+metrics, reports, plots and a manifest. Every file is written through
+``seqclf.outputs`` (atomically: a temporary file, then a rename; the mode a plain
+``open()`` gives), an ``INCOMPLETE`` marker exists from creation until the manifest is
+in place, and readers refuse a directory that has the marker or lacks the manifest, so
+a crash can never leave a run that looks complete.
 """
 
 from __future__ import annotations
 
-import contextlib
+import io
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seqclf import outputs
 from seqclf.config import Config, read_yaml_mapping, validate_config
 from seqclf.models import registry
 from seqclf.data import Preprocessor
@@ -75,7 +75,7 @@ def create_run_dir(output_dir: str | Path, name: str, stamp: bool = True) -> Pat
 
 def write_text(path: Path, text: str) -> None:
     """Write a file atomically: readers see the old file or the whole new one."""
-    _atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    outputs.write_text(path, text)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -85,18 +85,16 @@ def write_json(path: Path, obj: Any) -> None:
 
 def save_model(path: Path, model: Any) -> None:
     """Save a Keras model atomically (Keras needs the ``.keras`` suffix on the temp name)."""
-    _atomic(path, model.save, suffix=".keras")
+    outputs.write_with(path, model.save, suffix=".keras")
 
 
 def write_arrays(path: Path, arrays: list[Any]) -> None:
     """Save numpy arrays atomically as an ``.npz`` file (``arr_0``, ``arr_1``, ...)."""
     import numpy as np
 
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
-            np.savez(fh, *arrays)
-
-    _atomic(path, write)
+    buffer = io.BytesIO()  # a file object: np.savez would append .npz to a name
+    np.savez(buffer, *arrays)
+    outputs.write_bytes(path, buffer.getvalue())
 
 
 def save_figure(path: Path, figure: Any) -> None:
@@ -104,36 +102,14 @@ def save_figure(path: Path, figure: Any) -> None:
     import matplotlib.pyplot as plt
 
     try:
-        _atomic(path, lambda tmp: figure.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+        buffer = io.BytesIO()
+        figure.savefig(buffer, dpi=110, bbox_inches="tight", format="png")
+        outputs.write_bytes(path, buffer.getvalue())
     finally:
         plt.close(figure)
 
 
-def check_writable(path: str | Path) -> None:
-    """Fail early, before any work, when a file cannot be written at ``path``."""
-    path = Path(path)
-    if path.is_dir():
-        raise SeqclfError(f"{path}: is a directory. Give a file name to write.")
-    if not path.parent.is_dir():
-        raise SeqclfError(f"{path}: cannot write: the folder {path.parent} does not exist. "
-                          "Create it first.")
-
-
-def _atomic(path: Path, write, suffix: str = ".tmp") -> None:
-    tmp = None
-    try:
-        check_writable(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-        os.close(fd)
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SeqclfError(f"{path}: cannot write ({exc.strerror or exc}). Check free space "
-                          "and permissions.") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+check_writable = outputs.check_writable
 
 
 def finish(run_dir: Path, manifest: dict[str, Any], name: str = MANIFEST) -> None:
