@@ -160,11 +160,18 @@ def test_transform_is_the_reference_computation(keras, monkeypatch, features, pa
     x, _ = prep.transform(make_set(lengths=LENGTHS, features=features, seed=2))
     want = reference_features(x, real_of(x), kernels, biases, layer.dilations,
                               layer.features_per_dilation)
-    np.testing.assert_allclose(transform(net, x), want, atol=1e-6)  # eagerly
-    monkeypatch.setattr(minirocket, "EAGER_MAX_COMPARES", 0)
-    np.testing.assert_allclose(transform(net, x), want, atol=1e-6)  # traced
+    np.testing.assert_allclose(transform(net, x), want, atol=1e-6)
+    monkeypatch.setattr(minirocket, "BLOCK_BYTES", 1)  # a block per sequence
+    np.testing.assert_allclose(transform(net, x), want, atol=1e-6)
     sub = keras.Model(net.input, layer.output)  # the model's own graph, padded length
     np.testing.assert_allclose(np.asarray(sub(x)), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("steps", [8, 2040, 2048, 4104])  # 255 words and beyond
+def test_hits_are_counted_eight_per_word(steps):
+    flags = np.random.default_rng(steps).random((3, 5, steps)) < 0.7
+    flags[0, 0] = True  # a row of only hits: every byte of every word at its largest
+    np.testing.assert_array_equal(minirocket._count(flags), flags.sum(axis=-1))
 
 
 def test_biases_are_quantiles_of_their_example(keras):
