@@ -118,7 +118,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         if t.atomic:
             with _replacing(t) as (fd, _):
-                _write_all(fd, data)
+                _write_all(lambda chunk: os.write(fd, chunk), data)
         else:
             with _stream(t) as write:
                 write(data)
@@ -243,7 +243,7 @@ def _stream(t: Target) -> Iterator[Callable[[bytes], None]]:
                 yield lambda data: sys.stdout.write(data.decode("utf-8"))
                 sys.stdout.flush()
             else:
-                yield out.write
+                yield lambda data: _write_all(out.write, data)
                 out.flush()
         except BrokenPipeError:
             # The reader left (`| head`): send what is still buffered nowhere, so that
@@ -260,15 +260,20 @@ def _stream(t: Target) -> Iterator[Callable[[bytes], None]]:
         fd = os.open(t.final, os.O_WRONLY | getattr(os, "O_NOCTTY", 0)
                      | getattr(os, "O_CLOEXEC", 0))
     try:
-        yield lambda data: _write_all(fd, data)
+        yield lambda data: _write_all(lambda chunk: os.write(fd, chunk), data)
     finally:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(write: Callable[[memoryview], int | None], data: bytes) -> None:
+    """Write all of ``data``: a raw write may take only part of it (a pipe, or
+    ``sys.stdout.buffer`` under ``python -u``)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view[:CHUNK]):]
+        n = write(view[:CHUNK])
+        if n is None:  # a non-blocking descriptor that is full
+            raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        view = view[n:]
 
 
 # --- where a path leads -----------------------------------------------------------------

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import stat
+import sys
 import threading
 import time
 import zipfile
@@ -216,6 +217,44 @@ def test_dash_is_standard_output(tmp_path, monkeypatch, capsysbinary, write):
     assert names(tmp_path) == []  # no file named -
 
 
+def test_dash_writes_everything_when_each_write_takes_part(monkeypatch):
+    """Under ``python -u`` sys.stdout.buffer is a raw file: one write may take part."""
+
+    class Raw(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b) -> int:
+            self.data += bytes(b[:1000])
+            return min(len(b), 1000)
+
+    raw = Raw()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, write_through=True))
+    outputs.write_bytes("-", DATA * 1000)
+    assert bytes(raw.data) == DATA * 1000
+
+
+def test_dash_whose_reader_left_is_one_line_and_quiet_afterwards(monkeypatch):
+    """`seqclf predict ... --output - | head`: head exits before the end."""
+    r, w = os.pipe()
+    os.close(r)
+    stdout = open(w, "w", encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    try:
+        with pytest.raises(SeqclfError) as caught:
+            outputs.write_bytes("-", DATA * 10000)
+        assert str(caught.value) == ("standard output: cannot write: its reader closed it "
+                                     "before everything was written (Broken pipe).")
+        stdout.write("more")
+        stdout.flush()  # no second error: what is left goes to /dev/null
+        assert os.path.samestat(os.fstat(w), os.stat(os.devnull))
+    finally:
+        stdout.close()
+
+
 # --- where nothing can be written: one line, nothing damaged ------------------------
 
 
@@ -345,6 +384,7 @@ def test_every_file_of_a_run_directory_has_the_umask_mode(long_run):
     files = [p for p in long_run.run_dir.rglob("*") if p.is_file()]
     assert {"model.keras", "metrics.json", "confusion_matrix.png", "manifest.json",
             "history.csv", "config.yaml"} <= {p.name for p in files}
+    assert any(p.name.startswith("events.out.tfevents") for p in files)  # TensorBoard's own
     assert {p.name: oct(mode(p)) for p in files} == {p.name: oct(0o666 & ~umask)
                                                      for p in files}
     folders = [long_run.run_dir, *[p for p in long_run.run_dir.rglob("*") if p.is_dir()]]
