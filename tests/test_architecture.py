@@ -25,7 +25,7 @@ LAYERS = [
     {"data"},
     {"runs", "model", "distributed"},
     {"evaluate", "train", "datasets", "export", "init"},
-    {"compare", "estimator", "experiment", "reference"},
+    {"compare", "estimator", "experiment", "reference", "serving"},
     {"search"},
     {"sweep"},
     {"cli", "__main__"},
