@@ -337,6 +337,48 @@ def export(
 
 @app.command()
 @handle_errors
+def serve(
+    run_dir: Annotated[Path, typer.Argument(
+        help="A run directory; with --engine onnx, a directory written by `seqclf export "
+             "--format onnx`.", show_default=False)],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Server processes, each loading the model once.")] = 1,
+    engine: Annotated[str, typer.Option(
+        help="keras (the run's model) or onnx (its ONNX export, under onnxruntime).")] = "keras",
+    run: Annotated[Optional[Path], typer.Option(
+        help="With --engine onnx: the run the export was made from (default: the one its "
+             "preprocessing.json names).", show_default=False)] = None,
+    max_batch: Annotated[int, typer.Option(
+        min=1, help="Most sequences the model runs at once.")] = 256,
+    batch_wait_ms: Annotated[float, typer.Option(
+        min=0, max=1000, help="Longest a request waits for others to share its batch.")] = 2.0,
+    max_body_mb: Annotated[float, typer.Option(
+        min=0.001, help="Largest request body accepted, in MiB.")] = 16.0,
+    max_steps: Annotated[Optional[int], typer.Option(
+        min=1, help="Most steps in one sequence (default: 10 x the run's max_length).",
+        show_default=False)] = None,
+) -> None:
+    """Serve a run over HTTP: POST /predict (JSON), POST /predict/csv (a CSV as `seqclf
+    predict` reads it), GET /health, GET /metadata; OpenAPI docs at /docs.
+
+    The run's model is loaded once and its own preprocessing applied. Concurrent requests
+    are batched for the model. Bad input gets a 4xx with one line naming the sequence and
+    step. Needs the serve extra (fastapi, uvicorn).
+    """
+    from seqclf.serving.server import serve as serve_run
+    from seqclf.serving.settings import MIB, Settings
+
+    serve_run(Settings(
+        target=str(run_dir), engine=engine, run=None if run is None else str(run), host=host,
+        port=port, workers=workers, max_batch=max_batch, batch_wait_ms=batch_wait_ms,
+        max_body_bytes=int(max_body_mb * MIB), max_steps=max_steps),
+        announce=lambda line: typer.echo(line, err=True))
+
+
+@app.command()
+@handle_errors
 def check(
     config: ConfigArg,
     set_: SetOpt = None,
