@@ -472,7 +472,14 @@ def test_predict_to_a_directory_fails_before_predicting(long_run, tmp_path):
 
 def test_init_to_standard_output_and_to_a_fifo(tmp_path, monkeypatch):
     from seqclf.config import load_config
+    from seqclf.models import auto
 
+    def recommend(profile):  # a small recurrent model, whatever the families do
+        rec = auto.recommend(profile)
+        rec.model = {"family": "recurrent", "units": 8}
+        return rec
+
+    monkeypatch.setattr("seqclf.init.recommend", recommend)
     train = write_csv(tmp_path / "data" / "train.csv", long_frame(30, seed=5))
     monkeypatch.chdir(tmp_path)
     code, out, err = _invoke(["init", train, "-o", "-"])
