@@ -31,6 +31,11 @@ from seqclf.serving.settings import Settings
 MANIFEST_SUMMARY = ("name", "seed", "started", "seconds", "status", "backend", "device",
                     "mixed_precision", "saved_by")
 TRAINED_WITH = ("python", "keras", "tensorflow", "numpy", "scikit-learn")
+# onnxruntime runs each operator on one thread on machines of at most this many cores.
+# Measured on 2 shared cores (the quickstart LSTM, batches of 1, 16 and 256): its default
+# pool (a spinning thread per core) took 1.5-2.5x the wall time and twice the CPU, which
+# the server's event loop needs for the requests.
+ORT_SINGLE_THREAD_MAX_CORES = 2
 
 
 @dataclass
@@ -191,9 +196,14 @@ def _onnx(path: Path, run: Run) -> Engine:
                           "install 'seqclf[export]'.")
     import onnxruntime
 
+    from seqclf.backend import cpu_cores
+
     meta = _sidecar(path)
+    options = onnxruntime.SessionOptions()
+    if cpu_cores() <= ORT_SINGLE_THREAD_MAX_CORES:
+        options.intra_op_num_threads = 1
     try:
-        session = onnxruntime.InferenceSession(str(path / MODEL_FILES["onnx"]),
+        session = onnxruntime.InferenceSession(str(path / MODEL_FILES["onnx"]), options,
                                                providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's own error types, for a damaged file
         raise SeqclfError(f"{path / MODEL_FILES['onnx']}: cannot be loaded by onnxruntime "
