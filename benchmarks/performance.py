@@ -339,9 +339,9 @@ def job_seqclf(spec: dict) -> dict:
     shipped = load_config(config, overrides)
     if shipped.training.jit_compile == "auto" and shipped.training.backend in ("auto",
                                                                              "tensorflow"):
-        from seqclf.model import resolve_jit_compile
+        from seqclf.compute import jit_compile
 
-        choice = resolve_jit_compile(shipped, "tensorflow", gpu=bool(gpus()))
+        choice = jit_compile(shipped, "tensorflow", gpu=bool(gpus()))
         if isinstance(choice, bool):
             overrides.append(f"training.jit_compile={str(choice).lower()}")
     cfg = load_config(config, overrides + [f"training.epochs={spec['epochs']}"])
@@ -738,7 +738,7 @@ NOTES: list[str] = [
     "",
     "- **`training.jit_compile: auto` = XLA on a TensorFlow CPU for small recurrent stacks "
     "in long runs** (new; it was off): every recurrent layer at most 64 units, at least 50 "
-    "epochs, one device, `family: recurrent` (`seqclf.model.resolve_jit_compile`). An "
+    "epochs, one device, `family: recurrent` (`seqclf.compute.jit_compile`). An "
     "LSTM(50) epoch is mostly TensorFlow's per-op dispatch inside the recurrent while loop, "
     "which XLA compiles away (compare 'seqclf default' with 'seqclf no XLA', same seeds); "
     "at 2 x LSTM(128) XLA was slower in every earlier run (the 'seqclf jit' row of the "
@@ -756,7 +756,7 @@ NOTES: list[str] = [
     "decided by which processes fell into TensorFlow's slow mode (the spreads); so Keras's "
     "own default, 1.",
     "- **`training.intra_op_threads: auto` = one thread per TensorFlow operation on a "
-    "CPU-only machine of at most 2 cores** (`seqclf.backend.auto_intra_op_threads`; "
+    "CPU-only machine of at most 2 cores** (`seqclf.compute.intra_op_threads`; "
     "elsewhere TensorFlow's default, one thread per core per operation). On this machine "
     "TensorFlow processes fell into slow modes (epochs 1.5-3x slower, growing within a "
     "process) in many jobs; a paired check outside this script traced them to the per-op "

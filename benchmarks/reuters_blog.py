@@ -46,7 +46,7 @@ def run_seqclf(name: str, seed: int, epochs: int | None, data_dir: Path, out: Pa
             "accuracy": result.evaluation.accuracy, "baseline": result.evaluation.baseline,
             "seconds": result.fit_seconds, "run_seconds": result.seconds,
             "epochs": result.epochs_run, "run": str(result.run_dir),
-            "jit_compile": manifest["jit_compile"], "commit": _commit()}
+            "jit_compile": manifest["compute"]["jit_compile"], "commit": _commit()}
 
 
 def _commit() -> str:

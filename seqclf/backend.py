@@ -66,29 +66,21 @@ def keras(backend: str = "auto") -> ModuleType:
     return _keras
 
 
-# `training.intra_op_threads: auto` gives each TensorFlow op one thread on CPU-only machines
-# of at most this many cores. Measured on 2 cores (benchmarks/performance.py: faster on all
-# three shapes, identical results; the per-op thread pools contend there). More cores and
-# GPUs are unmeasured, so they keep TensorFlow's default (one thread per core).
-AUTO_SINGLE_THREAD_MAX_CORES = 2
-
-
 def configure(backend: str, device: str, mixed_precision: bool,
-              where: str = "config", intra_op_threads: int | str | None = "auto") -> list[str]:
-    """Pick the backend, device, threads and precision for training; returns warnings for
-    the user.
+              where: str = "config") -> tuple[str, int, list[str]]:
+    """Pick the backend, device and precision for training.
 
     Args:
         backend: As for ``keras()``.
         device: ``auto`` (a GPU when there is one), ``cpu`` or ``gpu``.
         mixed_precision: Compute in float16 on a GPU (the softmax stays float32).
         where: The config file, for messages.
-        intra_op_threads: TensorFlow's threads per operation: a count, ``auto`` (see
-            ``auto_intra_op_threads``) or None (TensorFlow's default).
+
+    Returns:
+        (the Keras backend, the GPUs the run may use, warnings for the user).
 
     Raises:
-        SeqclfError: ``gpu`` asked for and none is visible; backend already taken;
-            a thread count on another backend or after TensorFlow started otherwise.
+        SeqclfError: ``gpu`` asked for and none is visible; backend already taken.
     """
     from seqclf.errors import SeqclfError
 
@@ -109,28 +101,11 @@ def configure(backend: str, device: str, mixed_precision: bool,
 
         tf.config.set_visible_devices([], "GPU")
         found = []
-    if intra_op_threads == "auto":
-        auto = auto_intra_op_threads(k.backend.backend(), len(found), cpu_cores())
-        if auto is not None:
-            try:
-                _set_intra_op_threads(auto, k.backend.backend(), where)
-            except SeqclfError:
-                pass  # TensorFlow already runs in this process: auto keeps its threads
-    elif intra_op_threads is not None:
-        _set_intra_op_threads(intra_op_threads, k.backend.backend(), where)
     if mixed_precision and not found:
         warnings.append(f"{where}: training.mixed_precision needs a GPU; training in float32.")
     k.mixed_precision.set_global_policy("mixed_float16" if mixed_precision and found
                                         else "float32")
-    return warnings
-
-
-def auto_intra_op_threads(backend: str, gpus: int, cores: int) -> int | None:
-    """``training.intra_op_threads: auto``: 1 for TensorFlow on a CPU-only machine of at most
-    AUTO_SINGLE_THREAD_MAX_CORES cores, else None (TensorFlow's default)."""
-    if backend == "tensorflow" and not gpus and cores <= AUTO_SINGLE_THREAD_MAX_CORES:
-        return 1
-    return None
+    return k.backend.backend(), len(found), warnings
 
 
 def cpu_cores() -> int:
@@ -151,8 +126,12 @@ def threads_per_op() -> int | None:
     return tf.config.threading.get_intra_op_parallelism_threads() or None
 
 
-def _set_intra_op_threads(n: int, backend: str, where: str) -> None:
-    """Set TensorFlow's intra-op thread count: possible only before its runtime starts."""
+def set_intra_op_threads(n: int, backend: str, where: str, strict: bool = True) -> None:
+    """Set TensorFlow's intra-op thread count: possible only before its runtime starts.
+
+    Args:
+        strict: Refuse when TensorFlow already runs with another count; False: keep it.
+    """
     from seqclf.errors import SeqclfError
 
     if backend != "tensorflow":
@@ -166,6 +145,8 @@ def _set_intra_op_threads(n: int, backend: str, where: str) -> None:
     try:
         tf.config.threading.set_intra_op_parallelism_threads(n)
     except RuntimeError:
+        if not strict:
+            return
         now = current or "its default"
         raise SeqclfError(f"{where}: training.intra_op_threads can only be set before "
                           f"TensorFlow starts in a process, and it runs with {now} already. "

@@ -226,7 +226,7 @@ def _train(config: Path | None, set_: list[str] | None, output_dir: Path, quiet:
 
 
 def _train_repeats(cfg: Any, output_dir: Path, progress: Any, quiet: bool) -> None:
-    from seqclf.train import train_repeats
+    from seqclf.repeats import train_repeats
 
     def announce(i: int, n: int, seed: int) -> None:
         if not quiet:
@@ -414,6 +414,7 @@ def check(
     typer.echo("# model")
     typer.echo(result.model_summary)
     typer.echo(f"parameters: {result.parameters}")
+    typer.echo(result.compute)
     typer.echo(result.cudnn)
 
 

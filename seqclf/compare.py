@@ -3,7 +3,7 @@
 Any directory can be given: a run, a group of repeated runs, an experiment, or a folder
 of those (``runs/``). Finished runs are found below it; runs whose configs differ only in
 ``training.seed`` form one row (accuracy mean ± sample std over the seeds, from
-``seqclf.train.summarize``). The columns show the config keys that differ between rows.
+``seqclf.summary.summarize``). The columns show the config keys that differ between rows.
 Rows are sorted by validation accuracy when every row has one (so picking the best does
 not tune on the test set), else by test accuracy; the best is marked.
 """
@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from seqclf import outputs, runs
-from seqclf.sections import CELL_ARG_DEFAULTS, CELL_ONLY_ARGS
 from seqclf.errors import SeqclfError, must_be
+from seqclf.sections import CELL_ARG_DEFAULTS, CELL_ONLY_ARGS
+from seqclf.summary import RunScore, summarize
 
 FORMATS = ("table", "csv", "markdown", "json")
 IGNORED = ("name", "training.seed", "training.repeats")
@@ -44,7 +45,7 @@ class Row:
 
     name: str
     config: dict[str, Any]  # flattened resolved config, without IGNORED keys
-    summary: dict[str, Any]  # seqclf.train.summarize over the runs
+    summary: dict[str, Any]  # seqclf.summary.summarize over the runs
     parameters: int
     val_accuracy: float | None  # mean last-epoch validation accuracy, if every run has one
     settings: dict[str, Any] = field(default_factory=dict)  # the varied keys' values
@@ -99,17 +100,15 @@ def find_runs(path: Path) -> tuple[list[Path], list[Path]]:
     return done, undone
 
 
-def _load(path: Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """A finished run as (TrainResult, resolved config, metrics)."""
-    from seqclf.evaluate import Evaluation
-    from seqclf.train import TrainResult
-
+def _load(path: Path) -> tuple[RunScore, dict[str, Any], dict[str, Any]]:
+    """A finished run as (its scores, resolved config, metrics)."""
     run = runs.open_run(path)
     try:
         m = json.loads((path / runs.METRICS).read_text(encoding="utf-8"))
-        result = TrainResult(path, Evaluation(**m["test"]), m["epochs_run"],
-                             run.manifest["seconds"], m["fit_seconds"], m["sizes"], [],
-                             run.config.training.seed)
+        test = m["test"]
+        result = RunScore(path, run.config.training.seed, float(test["accuracy"]),
+                          float(test["macro_f1"]), float(test["baseline"]),
+                          int(m["epochs_run"]), float(run.manifest["seconds"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SeqclfError(f"{path}: {runs.METRICS} is missing or damaged ({exc}). Train the "
                           "run again.") from None
@@ -134,7 +133,7 @@ def _label(path: Path, top: Path) -> str:
 @dataclass
 class _Found:
     top: Path  # the directory given, for naming
-    result: Any  # seqclf.train.TrainResult
+    result: RunScore
     config: dict[str, Any]  # _comparable(resolved config)
     metrics: dict[str, Any]
     config_name: str
@@ -146,8 +145,6 @@ def collect(dirs: list[str | Path]) -> Comparison:
     Raises:
         SeqclfError: A directory does not exist, a run is damaged, or nothing finished.
     """
-    from seqclf.train import summarize
-
     groups: dict[str, list[_Found]] = {}
     unfinished: list[Path] = []
     for top in map(Path, dirs):

@@ -175,14 +175,6 @@ class OptimizerConfig(Section):
         return {"learning_rate": self.learning_rate, **(self.model_extra or {})}
 
 
-# training.steps_per_execution: auto. 32 batches per compiled call: in
-# benchmarks/performance.py it made JAX 1.1-1.3x faster per epoch and TensorFlow with XLA
-# faster on the tutorial models, with bit-identical losses; on TensorFlow without XLA it
-# showed no gain (level at 50 units; at 2 x LSTM(128) 1.4x slower in one run, level in
-# another), so there auto is Keras's default, 1. Keras's torch trainer takes 1 only,
-# Keras 3.15's multi-step loop fails under tf.distribute.MirroredStrategy, and seqclf's
-# multi-worker loop runs one batch per step: there auto is 1 too.
-STEPS_PER_EXECUTION_AUTO = 32
 
 
 class TrainingConfig(Section):
@@ -222,26 +214,17 @@ class TrainingConfig(Section):
     require_cudnn: bool = Field(
         False, description="fail before training if the cuDNN kernel would not run")
     mixed_precision: bool = Field(False, description="float16 compute on a GPU")
-    # auto: on TensorFlow without a GPU, XLA for plain recurrent stacks of <= 64 units
-    # trained for >= 50 epochs (1.3-1.6x faster epochs at 50 units on a CPU, slower at
-    # 128, a 3-6 s compile: seqclf.model.resolve_jit_compile, docs/results/performance.md);
-    # elsewhere Keras's own choice (XLA on JAX, eager on torch, off on a TensorFlow GPU
-    # under seqclf's deterministic ops). `true` compiles with XLA on TensorFlow anyway.
+    # The auto rules of the next three keys are seqclf.compute's (the compute plan).
+    # jit_compile: true compiles with XLA on TensorFlow even under deterministic ops.
     jit_compile: Union[bool, Literal["auto"]] = Field(
         "auto", description="XLA: true, false or auto (see docs/results/performance.md)")
-    # Batches per compiled call: fewer Python round trips per epoch, the same arithmetic
-    # (bit-identical loss histories on TensorFlow and JAX in benchmarks/performance.py).
+    # Batches per compiled call: fewer Python round trips per epoch, the same arithmetic.
     # Callbacks and the live progress bar see a batch end every this many batches; epoch
-    # ends are unchanged. auto: STEPS_PER_EXECUTION_AUTO on JAX and on TensorFlow with XLA,
-    # else 1, and 1 with distribute: mirrored or multi_worker (see STEPS_PER_EXECUTION_AUTO).
+    # ends are unchanged.
     steps_per_execution: Union[int, Literal["auto"]] = Field(
         "auto", description="batches per compiled call: an integer or auto")
-    # Threads TensorFlow gives one operation (its intra-op parallelism). auto: 1 on a
-    # TensorFlow run without a GPU on a machine of at most AUTO_SINGLE_THREAD_MAX_CORES
-    # (seqclf.backend) cores, where one thread per op made all three shapes of
-    # benchmarks/performance.py faster with identical results (TensorFlow's per-op thread
-    # pools contend for 2 cores); else TensorFlow's default. null: TensorFlow's default
-    # (one thread per core) everywhere.
+    # Threads TensorFlow gives one operation (its intra-op parallelism). null:
+    # TensorFlow's default (one thread per core) everywhere.
     intra_op_threads: Union[int, Literal["auto"], None] = Field(
         "auto", description="TensorFlow's threads per operation: auto (1 on a CPU-only machine of"
                             " at most 2 cores), an integer, or null (TensorFlow's default)")
@@ -281,15 +264,6 @@ class TrainingConfig(Section):
             raise invalid("repeats", "1 when training.distribute is 'multi_worker' (run "
                            "each seed as its own command)", self.repeats)
         return self
-
-    def resolved_steps_per_execution(self, backend: str, xla: bool) -> int:
-        """``steps_per_execution`` with ``auto`` resolved for the active Keras backend and
-        whether the model is compiled with XLA (see STEPS_PER_EXECUTION_AUTO)."""
-        if self.steps_per_execution != "auto":
-            return self.steps_per_execution
-        if single_step_only(backend, self.distribute) or (backend == "tensorflow" and not xla):
-            return 1
-        return STEPS_PER_EXECUTION_AUTO
 
 
 def single_step_only(backend: str, distribute: str) -> str | None:

@@ -3,7 +3,7 @@
 It is configured by the config schema of ``seqclf train`` (a YAML file, a mapping, or
 ``section__key`` keyword arguments such as ``model__units=32``) and fits through the
 same code as the CLI: ``prepare_sets`` (validation split, preprocessing fitted on the
-training data only), ``setup_hardware`` and ``fit_model`` (seed, class weights, early
+training data only), ``seqclf.compute.setup`` and ``fit_model`` (seed, class weights, early
 stopping, stateful batch padding). Predictions go through the same
 ``Preprocessor.transform`` and ``predict_proba`` as ``seqclf predict``. ``save`` writes a
 run directory that ``load`` and the CLI read back.
@@ -149,14 +149,16 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         ``training.validation_split`` and early stopping apply as in ``seqclf train``;
         there is no test split (score on held-out data with ``score``).
         """
-        from seqclf.train import fit_model, prepare_sets, setup_hardware
+        from seqclf import compute
+        from seqclf.fitting import fit_model
+        from seqclf.prepare import prepare_sets
 
         cfg = self.resolved_config()
         dataset = self._dataset(X, y, cfg, require_labels=True)
         check_classification_targets(dataset.labels)
         d = prepare_sets(cfg, dataset)
         cfg = d.config  # model.family auto: the family chosen from the data
-        hardware = setup_hardware(cfg)
+        hardware = compute.setup(cfg)
         model, _, closed_form = fit_model(cfg, d, hardware)
         for message in d.warnings + hardware.warnings:
             warnings.warn(message, UserWarning, stacklevel=2)

@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from seqclf.backend import compile_model, devices, keras
-from seqclf.config import Config, OptimizerConfig, single_step_only, validate_config
+from seqclf import compute
+from seqclf.backend import compile_model, cpu_cores, devices, keras
+from seqclf.config import Config, OptimizerConfig, validate_config
 from seqclf.data import Preprocessor
-from seqclf.errors import SeqclfError, did_you_mean, must_be
+from seqclf.errors import SeqclfError, did_you_mean
 from seqclf.models import registry
 from seqclf.sections import DenseHead
 
@@ -64,16 +65,10 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
     outputs = layers.Dense(len(prep.classes), activation="softmax", dtype="float32",
                            name="classes")(x)
     model = k.Model(inputs, outputs, name="seqclf")
-    backend = k.backend.backend()
-    gpu = cfg.training.device != "cpu" and bool(devices())
-    jit = resolve_jit_compile(cfg, backend, gpu)
-    steps = cfg.training.resolved_steps_per_execution(backend, xla=jit is True)
-    why = single_step_only(backend, cfg.training.distribute)
-    if why and steps > 1:  # the backend came from KERAS_BACKEND, after validation
-        raise must_be(cfg.source, "training.steps_per_execution", f"1 or 'auto' {why}", steps)
+    p = compute.plan(cfg, k.backend.backend(), len(devices()), cpu_cores())
     compile_model(model, optimizer=make_optimizer(cfg.optimizer, cfg.source),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=jit, steps_per_execution=steps)
+                  jit_compile=p.jit_compile, steps_per_execution=p.steps_per_execution)
     return model
 
 
@@ -84,50 +79,6 @@ def member_config(cfg: Config, section: dict[str, Any], seed: int) -> Config:
     raw["model"] = section
     raw["training"]["seed"] = seed
     return validate_config(raw, where=cfg.source)
-
-
-# training.jit_compile: auto on TensorFlow without a GPU. In benchmarks/performance.py
-# XLA made the tutorial's LSTM(50) and 2 x LSTM(50) epochs 1.3-1.6x faster on a CPU and
-# the 2 x LSTM(128) epochs slower, and it compiles for 3-6 s per run: a few hundred
-# batches to earn back. So it is on for small recurrent stacks in long runs only.
-XLA_MAX_UNITS = 64
-XLA_MIN_EPOCHS = 50
-
-
-def resolve_jit_compile(cfg: Config, backend: str, gpu: bool) -> bool | str:
-    """``training.jit_compile`` with ``auto`` decided where seqclf has evidence: on
-    TensorFlow without a GPU, XLA for a plain recurrent stack of at most XLA_MAX_UNITS
-    units per layer trained for at least XLA_MIN_EPOCHS epochs on one device. Elsewhere
-    ``auto`` stays Keras's own choice (XLA on JAX; on a TensorFlow GPU Keras keeps it off
-    under seqclf's deterministic ops)."""
-    t, m = cfg.training, cfg.model
-    if t.jit_compile != "auto" or backend != "tensorflow" or gpu:
-        return t.jit_compile
-    return (m.family == "recurrent" and max(m.layer_units()) <= XLA_MAX_UNITS
-            and t.epochs >= XLA_MIN_EPOCHS and t.distribute == "none")
-
-
-def cudnn_reasons(cfg: Config, backend: str = "tensorflow") -> list[str]:
-    """Why Keras would not run the model's recurrent layers on the cuDNN kernel (empty:
-    it would): the backend, then the family's own reasons (its ``cudnn_reasons`` hook; a
-    family without one has no recurrent layers)."""
-    reasons = []
-    if backend != "tensorflow":
-        reasons.append(f"the Keras backend is {backend!r} (seqclf's cuDNN path is TensorFlow's)")
-    family_reasons = registry.hook(cfg.model.family, "cudnn_reasons")
-    if family_reasons is None:
-        reasons.append(f"model.family {cfg.model.family!r} has no recurrent layers")
-    else:
-        reasons += family_reasons(cfg.model, cfg)
-    return reasons
-
-
-def cudnn_line(cfg: Config, gpus: int, backend: str) -> str:
-    """The line seqclf prints about the cuDNN kernel: yes, no (with reasons), or no GPU."""
-    if not gpus:
-        return "cuDNN kernel: no GPU"
-    reasons = cudnn_reasons(cfg, backend)
-    return "cuDNN kernel: yes" if not reasons else "cuDNN kernel: no: " + "; ".join(reasons)
 
 
 def make_optimizer(opt: OptimizerConfig, where: str) -> Any:

@@ -18,14 +18,14 @@ PACKAGE = ROOT / "seqclf"
 
 # Bottom to top: a module may import modules of its own layer or of lower ones.
 LAYERS = [
-    {"errors", "sections", "progress", "report", "outputs"},
+    {"errors", "sections", "progress", "report", "outputs", "summary"},
     {"backend"},
     {"models"},  # the family plugins and their Keras layers (seqclf/models/)
     {"config"},
-    {"data"},
-    {"runs", "model", "distributed"},
-    {"evaluate", "train", "datasets", "export", "init"},
-    {"compare", "estimator", "experiment", "reference", "serving"},
+    {"data"},  # the data package (seqclf/data/): readers, checks, splits, preprocessing
+    {"runs", "model", "distributed", "compute", "prepare", "callbacks"},
+    {"evaluate", "fitting", "train", "datasets", "export", "init"},
+    {"compare", "estimator", "experiment", "reference", "serving", "repeats"},
     {"search"},
     {"sweep"},
     {"cli", "__main__"},

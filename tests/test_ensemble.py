@@ -48,7 +48,8 @@ def test_an_ensemble_trains_saves_and_averages_its_members(long_data, tmp_path, 
     from seqclf.config import load_config
     from seqclf.evaluate import evaluate
     from seqclf.runs import open_run
-    from seqclf.train import prepare, train
+    from seqclf.prepare import prepare
+    from seqclf.train import train
 
     path = write_config(long_data / "ensemble.yaml", {
         "data": {"train": "train.csv", "format": "long", "scaling": "standard"},

@@ -111,13 +111,13 @@ def test_checkpoint_carries_early_stopping_and_plateau_counters_into_a_resumed_f
     """Resuming continues patience, best value and best weights; it does not restart them."""
     import numpy as np
 
-    from seqclf.train import CHECKPOINT_BEST_WEIGHTS, _checkpointer, _load_checkpoint
+    from seqclf.callbacks import CHECKPOINT_BEST_WEIGHTS, checkpointer, load_checkpoint
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer="adam", loss="mse")
     stop = keras.callbacks.EarlyStopping(monitor="loss", patience=9, restore_best_weights=True)
     plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=4, cooldown=3)
-    saver = _checkpointer(keras, tmp_path, [plateau, stop], {})
+    saver = checkpointer(keras, tmp_path, [plateau, stop], {})
     for cb in (plateau, stop, saver):
         cb.set_model(model)
         cb.on_train_begin()
@@ -127,11 +127,11 @@ def test_checkpoint_carries_early_stopping_and_plateau_counters_into_a_resumed_f
     saver.on_epoch_end(8)
     assert (tmp_path / CHECKPOINT_BEST_WEIGHTS).is_file()
 
-    _, epoch, saved = _load_checkpoint(keras, tmp_path)
+    _, epoch, saved = load_checkpoint(keras, tmp_path)
     assert epoch == 9
     stop2 = keras.callbacks.EarlyStopping(monitor="loss", patience=9, restore_best_weights=True)
     plateau2 = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=4, cooldown=3)
-    restorer = _checkpointer(keras, tmp_path, [plateau2, stop2], saved)
+    restorer = checkpointer(keras, tmp_path, [plateau2, stop2], saved)
     for cb in (plateau2, stop2, restorer):  # fit's order: theirs reset, then restored
         cb.set_model(model)
         cb.on_train_begin()

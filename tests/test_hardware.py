@@ -8,7 +8,7 @@ import pytest
 
 from seqclf.config import validate_config
 from seqclf.errors import SeqclfError
-from seqclf.model import cudnn_line, cudnn_reasons
+from seqclf.compute import cudnn_reasons, plan
 
 
 def _cfg(model=None, data=None, training=None):
@@ -39,11 +39,17 @@ def test_cudnn_eligibility(model, data, expected):
         assert reason.startswith(start)
 
 
+def cudnn_line(cfg, gpus, backend):
+    return plan(cfg, backend, gpus, cores=2).cudnn_line()
+
+
 def test_cudnn_line_names_the_reasons_or_the_missing_gpu():
     assert cudnn_line(_cfg(), gpus=1, backend="tensorflow") == "cuDNN kernel: yes"
     assert cudnn_line(_cfg(), gpus=0, backend="tensorflow") == "cuDNN kernel: no GPU"
     assert cudnn_line(_cfg({"unroll": True}), 1, "tensorflow") == "cuDNN kernel: no: model.unroll is true"
     assert cudnn_line(_cfg(), 1, "jax").startswith("cuDNN kernel: no: the Keras backend is 'jax'")
+    # training.device: cpu hides the GPU from the plan
+    assert cudnn_line(_cfg(training={"device": "cpu"}), 1, "tensorflow") == "cuDNN kernel: no GPU"
 
 
 def _gpus() -> int:
@@ -54,7 +60,7 @@ def _gpus() -> int:
 
 def test_require_cudnn_fails_before_training_when_cudnn_would_not_run(tmp_path):
     """Without a GPU, for want of one; on a GPU machine, for a config cuDNN cannot run."""
-    from seqclf.train import setup_hardware
+    from seqclf.compute import setup as setup_hardware
 
     why = "model.unroll is true" if _gpus() else "there is no GPU"
     with pytest.raises(SeqclfError, match="training.require_cudnn is true but the cuDNN kernel "
@@ -63,7 +69,7 @@ def test_require_cudnn_fails_before_training_when_cudnn_would_not_run(tmp_path):
 
 
 def test_device_gpu_needs_one_and_cpu_is_always_fine():
-    from seqclf.train import setup_hardware
+    from seqclf.compute import setup as setup_hardware
 
     if _gpus():
         assert setup_hardware(_cfg(training={"device": "gpu"})).device == "GPU"
@@ -96,9 +102,9 @@ def test_jit_compile_takes_true_false_or_auto(value):
 ])
 def test_jit_compile_auto_is_xla_for_small_long_runs_on_a_tensorflow_cpu(
         model, training, backend, gpu, expected):
-    from seqclf.model import resolve_jit_compile
+    from seqclf.compute import jit_compile
 
-    assert resolve_jit_compile(_cfg(model=model, training=training), backend, gpu) is expected
+    assert jit_compile(_cfg(model=model, training=training), backend, gpu) is expected
 
 
 MIRRORED = """
@@ -409,7 +415,9 @@ def test_multi_worker_shuffled_epochs_split_the_data_between_workers(tmp_path):
     ({"steps_per_execution": 8}, "tensorflow", False, 8),
 ])
 def test_steps_per_execution_auto_follows_the_backend_and_xla(training, backend, xla, expected):
-    assert _cfg(training=training).training.resolved_steps_per_execution(backend, xla) == expected
+    from seqclf.compute import steps_per_execution
+
+    assert steps_per_execution(_cfg(training=training), backend, xla) == expected
 
 
 @pytest.mark.slow
@@ -419,7 +427,8 @@ def test_auto_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
     from seqclf.backend import set_seed
     from seqclf.config import load_config
     from seqclf.model import build_model
-    from seqclf.train import prepare, setup_hardware
+    from seqclf.compute import setup as setup_hardware
+    from seqclf.prepare import prepare
 
     cfg = load_config(long_data / "tiny.yaml", ["training.epochs=60"])
     d = prepare(cfg)
@@ -437,15 +446,15 @@ def test_auto_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
 INTRA_OP = """
 import sys
 import tensorflow as tf
-from seqclf.backend import auto_intra_op_threads, cpu_cores
+from seqclf.backend import cpu_cores
+from seqclf.compute import intra_op_threads, setup as setup_hardware
 from seqclf.config import load_config
 from seqclf.errors import SeqclfError
-from seqclf.train import setup_hardware
-print(setup_hardware(load_config(sys.argv[1])).intra_op_threads,  # auto, the default
-      auto_intra_op_threads("tensorflow", 0, cpu_cores()))
+print(setup_hardware(load_config(sys.argv[1])).plan.intra_op_threads,  # auto, the default
+      intra_op_threads("auto", "tensorflow", 0, cpu_cores()))
 cfg = load_config(sys.argv[1], ["training.intra_op_threads=1"])
 setup_hardware(cfg)
-print(setup_hardware(cfg).intra_op_threads)  # a second run with the same setting is fine
+print(setup_hardware(cfg).plan.intra_op_threads)  # a second run with the same setting is fine
 tf.constant(1.0) + 1.0  # TensorFlow's runtime starts
 setup_hardware(load_config(sys.argv[1]))  # auto keeps what runs
 try:
@@ -478,9 +487,11 @@ def test_intra_op_threads_is_set_before_tensorflow_starts_and_refused_after(tmp_
 ])
 def test_intra_op_threads_auto_is_one_only_for_tensorflow_on_few_cpu_cores(
         backend, gpus, cores, expected):
-    from seqclf.backend import auto_intra_op_threads
+    from seqclf.compute import intra_op_threads
 
-    assert auto_intra_op_threads(backend, gpus, cores) == expected
+    assert intra_op_threads("auto", backend, gpus, cores) == expected
+    assert intra_op_threads(3, backend, gpus, cores) == 3  # a count as it is
+    assert intra_op_threads(None, backend, gpus, cores) is None
 
 
 @pytest.mark.parametrize("training, expected", [

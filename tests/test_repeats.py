@@ -10,7 +10,7 @@ import pytest
 from seqclf.config import load_config
 from seqclf.errors import SeqclfError
 from seqclf.runs import open_run
-from seqclf.train import train_repeats
+from seqclf.repeats import train_repeats
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.units=4", "training.epochs=1", "training.batch_size=128"]

@@ -58,7 +58,7 @@ def test_reuters_split_matches_the_tutorial(reuters_csv):
 
 @pytest.mark.parametrize("path", REUTERS_CONFIGS, ids=lambda p: p.name)
 def test_reuters_configs_read_the_generated_data(reuters_csv, path):
-    from seqclf.train import prepare
+    from seqclf.prepare import prepare
 
     cfg = load_config(path, [f"data.train={reuters_csv / 'train.csv'}",
                              f"data.test={reuters_csv / 'test.csv'}"])

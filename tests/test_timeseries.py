@@ -235,7 +235,7 @@ def test_conv_recurrent_downsamples_before_the_stack(keras):
 
 
 def test_cudnn_reasons_know_the_dimension_shuffle_has_no_mask():
-    from seqclf.model import cudnn_reasons
+    from seqclf.compute import cudnn_reasons
 
     shuffled = make_cfg({"family": "lstm_fcn"}, data={"padding": "pre"})
     assert not any("padding" in r for r in cudnn_reasons(shuffled))

@@ -99,13 +99,16 @@ def test_manifest(long_run):
     assert manifest["name"] == "tiny"
     assert manifest["data_sha256"] == {str(long_run.train_csv): file_sha256(long_run.train_csv)}
     assert manifest["versions"]["keras"].startswith("3.")
-    assert manifest["device"] in ("CPU", "GPU")
+    compute = manifest["compute"]  # the plan the run trained with
+    assert compute["device"] in ("CPU", "GPU") and compute["backend"] == "tensorflow"
     import tensorflow as tf  # the threads the run trained with, as TensorFlow reports them
 
-    assert manifest["intra_op_threads"] == (
+    assert compute["intra_op_threads"] == (
         tf.config.threading.get_intra_op_parallelism_threads() or None)
-    assert manifest["jit_compile"] is False  # a few epochs: no XLA under auto
-    assert manifest["steps_per_execution"] == 1  # and so Keras's one batch per call
+    assert compute["jit_compile"] is False  # a few epochs: no XLA under auto
+    assert compute["steps_per_execution"] == 1  # and so Keras's one batch per call
+    assert compute["cudnn"] == ("cuDNN kernel: no GPU" if compute["gpus"] == 0
+                                else "cuDNN kernel: yes")
 
 
 def test_saved_config_and_preprocessing(long_run):

@@ -13,7 +13,7 @@ A family module (``seqclf/models/<family>.py``) holds:
 and may hold:
 
 * ``fit(model, x, y, x_val, y_val, cfg)``: training without gradient descent (closed
-  form), used by ``seqclf.train.fit_model`` instead of ``model.fit``; returns history
+  form), used by ``seqclf.fitting.fit_model`` instead of ``model.fit``; returns history
   columns. The training keys of gradient descent (early stopping, the learning-rate
   schedule, random crops, class weights) do not apply to it.
 * ``combine(k, models)``: one model from separately trained members (``ensemble``), with

@@ -111,4 +111,4 @@ def describe(m: Config) -> str:
 
 def features(k: Any, m: Config, prep: Any, x: Any) -> Any:
     raise RuntimeError("model.family 'auto' is resolved from the data before a model is "
-                       "built (seqclf.train.resolve_family)")
+                       "built (seqclf.prepare.resolve_family)")

@@ -74,7 +74,7 @@ def _member_error(where: str, exc: ValidationError) -> PydanticCustomError:
 
 def features(k: Any, m: Config, prep: Any, x: Any) -> Any:
     raise RuntimeError("an ensemble is combined from its members' models "
-                       "(seqclf.train.fit_model), not built from features")
+                       "(seqclf.fitting.fit_model), not built from features")
 
 
 def combine(k: Any, models: list[Any]) -> Any:

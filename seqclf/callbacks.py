@@ -1,0 +1,148 @@
+"""The Keras callbacks of a fit and the files they keep: the end-of-epoch checkpoint that
+``seqclf train --resume`` continues from, ``history.csv``, and progress updates."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqclf import runs
+from seqclf.errors import SeqclfError
+from seqclf.progress import Progress
+
+
+CHECKPOINT_MODEL = "model.keras"
+CHECKPOINT_STATE = "state.json"
+
+
+# Saving the whole model takes 30-50 ms on 2 CPU cores: after every sub-second epoch that
+# is a tenth of the training time (benchmarks/performance.py). So a checkpoint is written
+# after the first epoch and then at the first epoch end CHECKPOINT_SECONDS after the last
+# one: an interrupted run repeats at most that much training (plus an epoch) on resume.
+CHECKPOINT_SECONDS = 10.0
+
+
+CHECKPOINT_BEST_WEIGHTS = "best_weights.npz"
+# What early stopping and the plateau schedule count across epochs: a resumed run carries
+# on counting (patience, best value, best weights) instead of starting afresh.
+RESUMABLE = {"EarlyStopping": ("wait", "best", "best_epoch"),
+             "ReduceLROnPlateau": ("wait", "best", "cooldown_counter")}
+
+
+def checkpointer(k: Any, folder: Path, callbacks: list[Any], saved: dict[str, Any]) -> Any:
+    """Saves the whole model (weights and optimizer state), the epoch count and the
+    counters of ``callbacks`` (see RESUMABLE) at epoch ends (see CHECKPOINT_SECONDS),
+    atomically, state file last: it never names an epoch or weights not saved. Restores
+    the counters from ``saved`` (a loaded state file) when training begins.
+
+    It must come after ``callbacks`` in the list given to fit: their ``on_train_begin``
+    resets the counters that it then restores, and their ``on_epoch_end`` updates them
+    before it saves.
+    """
+    tracked = [c for c in callbacks if type(c).__name__ in RESUMABLE]
+
+    class Checkpoint(k.callbacks.Callback):
+        written: float | None = None
+
+        def on_train_begin(self, logs: Any = None) -> None:
+            for cb in tracked:
+                name = type(cb).__name__
+                for attr, value in saved.get("callbacks", {}).get(name, {}).items():
+                    setattr(cb, attr, value)
+                if name == "EarlyStopping" and saved.get("best_weights"):
+                    with np.load(folder / CHECKPOINT_BEST_WEIGHTS) as data:
+                        cb.best_weights = [data[f"arr_{i}"] for i in range(len(data.files))]
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if self.written is not None and time.monotonic() - self.written < CHECKPOINT_SECONDS:
+                return
+            folder.mkdir(exist_ok=True)
+            runs.save_model(folder / CHECKPOINT_MODEL, self.model)
+            state: dict[str, Any] = {"epoch": epoch + 1, "callbacks": {}, "best_weights": False}
+            for cb in tracked:
+                name = type(cb).__name__
+                state["callbacks"][name] = {a: _plain(getattr(cb, a)) for a in RESUMABLE[name]}
+                if getattr(cb, "best_weights", None) is not None:
+                    runs.write_arrays(folder / CHECKPOINT_BEST_WEIGHTS, cb.best_weights)
+                    state["best_weights"] = True
+            runs.write_json(folder / CHECKPOINT_STATE, state)
+            self.written = time.monotonic()
+
+    return Checkpoint()
+
+
+def _plain(value: Any) -> Any:
+    """A callback counter as JSON: numpy scalars become Python numbers."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def load_checkpoint(k: Any, folder: Path) -> tuple[Any, int, dict[str, Any]] | None:
+    """The model, epoch count and saved state of an interrupted fit, or None when there
+    is none."""
+    import json
+
+    state, model = folder / CHECKPOINT_STATE, folder / CHECKPOINT_MODEL
+    if not (state.exists() and model.exists()):
+        return None
+    try:
+        saved = json.loads(state.read_text(encoding="utf-8"))
+        return k.saving.load_model(model, safe_mode=True), int(saved["epoch"]), saved
+    except Exception as exc:  # a checkpoint cut short by the interruption itself
+        raise SeqclfError(f"{folder}: the checkpoint cannot be read ({type(exc).__name__}). "
+                          "Start a new run.") from None
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    import pandas as pd
+
+    if not path.exists():
+        return {}
+    frame = pd.read_csv(path)
+    return {c: frame[c].tolist() for c in frame.columns if c != "epoch"}
+
+
+def history_recorder(k: Any, path: Path) -> Any:
+    """Times each epoch (``epoch_seconds`` in the logs) and rewrites history.csv after it.
+
+    Rows already in the file (from an interrupted fit being resumed) are kept up to the
+    epoch training restarts from.
+    """
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = pd.read_csv(path).to_dict("records") if path.exists() else []
+    clock = {}
+
+    def epoch_end(epoch: int, logs: dict[str, Any]) -> None:
+        logs["epoch_seconds"] = time.perf_counter() - clock["t"]
+        rows[:] = [r for r in rows if r["epoch"] <= epoch]
+        rows.append({"epoch": epoch + 1, **{key: float(v) for key, v in logs.items()}})
+        write_history(path, rows)
+
+    return k.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs=None: clock.__setitem__("t", time.perf_counter()),
+        on_epoch_end=epoch_end)
+
+
+def history_rows(columns: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """history.csv rows (one per epoch) from history columns."""
+    n = max((len(v) for v in columns.values()), default=0)
+    return [{"epoch": i + 1, **{key: float(v[i]) for key, v in columns.items()}}
+            for i in range(n)]
+
+
+def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    runs.write_text(path, pd.DataFrame(rows).to_csv(index=False))
+
+
+def progress_callback(k: Any, progress: Progress) -> Any:
+    hooks = dict(on_epoch_begin=lambda epoch, logs=None: progress.epoch_begin(epoch),
+                 on_epoch_end=lambda epoch, logs=None: progress.epoch_end(epoch, logs or {}))
+    if progress.live:
+        # Batch hooks make Keras sync every step, so only a live bar pays for them.
+        hooks["on_train_batch_end"] = lambda batch, logs=None: progress.batch_end(batch, logs or {})
+    return k.callbacks.LambdaCallback(**hooks)

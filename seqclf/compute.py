@@ -1,0 +1,225 @@
+"""The compute plan: how a run computes, with every ``auto`` decided in one place.
+
+``plan()`` is a pure function of the config and the machine (Keras backend, visible GPUs,
+CPU cores): XLA, batches per compiled call, TensorFlow's threads per operation, and why
+the cuDNN kernel would or would not run. ``seqclf check`` and ``seqclf train`` print its
+line, the run's manifest records it (``compute``), and ``setup()`` applies it to the
+framework. The measurements behind each ``auto`` rule are in docs/results/performance.md
+(``benchmarks/performance.py``); the rules name what they were measured on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from seqclf.config import Config, single_step_only
+from seqclf.errors import SeqclfError, must_be
+from seqclf.models import registry
+
+# training.jit_compile: auto on TensorFlow without a GPU: XLA for a plain recurrent stack
+# of at most XLA_MAX_UNITS units per layer trained for at least XLA_MIN_EPOCHS epochs on
+# one device. XLA made the small stacks' epochs faster on a CPU and larger ones slower,
+# and its compile takes seconds: a few hundred batches to earn back.
+XLA_MAX_UNITS = 64
+XLA_MIN_EPOCHS = 50
+# training.steps_per_execution: auto: this many batches per compiled call on JAX and on
+# TensorFlow with XLA (faster per epoch, bit-identical losses); 1 on TensorFlow without
+# XLA (no gain measured), and where Keras or seqclf's loop runs one batch per call.
+STEPS_PER_EXECUTION_AUTO = 32
+# training.intra_op_threads: auto: one thread per TensorFlow op on a CPU-only machine of
+# at most this many cores (the per-op thread pools contend there); elsewhere TensorFlow's
+# default. Larger machines and GPUs are unmeasured.
+SINGLE_THREAD_MAX_CORES = 2
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a run computes.
+
+    Attributes:
+        backend: The Keras backend.
+        gpus: GPUs the run may use (0 with ``training.device: cpu``).
+        cores: CPU cores the process may run on.
+        jit_compile: XLA: True, False, or "auto" (Keras's own choice; ``resolved``
+            replaces it with what the compiled model does).
+        steps_per_execution: Batches per compiled call.
+        intra_op_threads: TensorFlow's threads per operation to set; None: its default.
+        cudnn_reasons: Why the cuDNN kernel would not run on a GPU (empty: it would).
+    """
+
+    backend: str
+    gpus: int
+    cores: int
+    jit_compile: bool | str
+    steps_per_execution: int
+    intra_op_threads: int | None
+    cudnn_reasons: tuple[str, ...]
+
+    @property
+    def device(self) -> str:
+        return "GPU" if self.gpus else "CPU"
+
+    def cudnn_line(self) -> str:
+        """The line seqclf prints about the cuDNN kernel: yes, no (with reasons), or no GPU."""
+        if not self.gpus:
+            return "cuDNN kernel: no GPU"
+        if not self.cudnn_reasons:
+            return "cuDNN kernel: yes"
+        return "cuDNN kernel: no: " + "; ".join(self.cudnn_reasons)
+
+    def line(self) -> str:
+        """The plan for the user, e.g. ``compute: tensorflow on CPU, XLA, 32 batches per
+        call, 1 thread per op``."""
+        xla = {True: "XLA", False: "no XLA"}.get(self.jit_compile, "XLA as Keras chooses")
+        parts = [f"{self.backend} on {self.device}", xla]
+        if self.steps_per_execution > 1:
+            parts.append(f"{self.steps_per_execution} batches per call")
+        if self.intra_op_threads:
+            parts.append(f"{self.intra_op_threads} thread"
+                         f"{'s' if self.intra_op_threads > 1 else ''} per op")
+        return "compute: " + ", ".join(parts)
+
+    def resolved(self, model: Any) -> "Plan":
+        """This plan as the compiled ``model`` runs it (XLA, batches per call)."""
+        return dataclasses.replace(self, jit_compile=model.jit_compile is True,
+                                   steps_per_execution=int(model.steps_per_execution))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "device": self.device,
+                "cudnn_reasons": list(self.cudnn_reasons)}
+
+
+def plan(cfg: Config, backend: str, gpus: int, cores: int) -> Plan:
+    """The compute plan of ``cfg`` on a machine with ``gpus`` GPUs and ``cores`` cores,
+    the Keras backend being ``backend``."""
+    t = cfg.training
+    gpus = 0 if t.device == "cpu" else gpus
+    jit = jit_compile(cfg, backend, bool(gpus))
+    return Plan(backend=backend, gpus=gpus, cores=cores, jit_compile=jit,
+                steps_per_execution=steps_per_execution(cfg, backend, xla=jit is True),
+                intra_op_threads=intra_op_threads(t.intra_op_threads, backend, gpus, cores),
+                cudnn_reasons=tuple(cudnn_reasons(cfg, backend)))
+
+
+def jit_compile(cfg: Config, backend: str, gpu: bool) -> bool | str:
+    """``training.jit_compile``, with ``auto`` decided where seqclf has evidence: on
+    TensorFlow without a GPU (see XLA_MAX_UNITS). Elsewhere ``auto`` stays Keras's own
+    choice (XLA on JAX; on a TensorFlow GPU Keras keeps it off under seqclf's
+    deterministic ops)."""
+    t, m = cfg.training, cfg.model
+    if t.jit_compile != "auto" or backend != "tensorflow" or gpu:
+        return t.jit_compile
+    return (m.family == "recurrent" and max(m.layer_units()) <= XLA_MAX_UNITS
+            and t.epochs >= XLA_MIN_EPOCHS and t.distribute == "none")
+
+
+def steps_per_execution(cfg: Config, backend: str, xla: bool) -> int:
+    """``training.steps_per_execution`` with ``auto`` decided (see
+    STEPS_PER_EXECUTION_AUTO).
+
+    Raises:
+        SeqclfError: More than one asked for where only one can run (the backend came
+            from KERAS_BACKEND, after the config was validated).
+    """
+    t = cfg.training
+    why = single_step_only(backend, t.distribute)
+    if t.steps_per_execution != "auto":
+        if why and t.steps_per_execution > 1:
+            raise must_be(cfg.source, "training.steps_per_execution", f"1 or 'auto' {why}",
+                          t.steps_per_execution)
+        return t.steps_per_execution
+    if why or (backend == "tensorflow" and not xla):
+        return 1
+    return STEPS_PER_EXECUTION_AUTO
+
+
+def intra_op_threads(setting: int | str | None, backend: str, gpus: int,
+                     cores: int) -> int | None:
+    """``training.intra_op_threads``: a count as it is; ``auto`` 1 for TensorFlow on a
+    CPU-only machine of at most SINGLE_THREAD_MAX_CORES cores, else None (the framework's
+    default); None as it is."""
+    if setting != "auto":
+        return setting
+    if backend == "tensorflow" and not gpus and cores <= SINGLE_THREAD_MAX_CORES:
+        return 1
+    return None
+
+
+def cudnn_reasons(cfg: Config, backend: str = "tensorflow") -> list[str]:
+    """Why Keras would not run the model's recurrent layers on the cuDNN kernel (empty:
+    it would): the backend, then the family's own reasons (its ``cudnn_reasons`` hook; a
+    family without one has no recurrent layers)."""
+    reasons = []
+    if backend != "tensorflow":
+        reasons.append(f"the Keras backend is {backend!r} (seqclf's cuDNN path is TensorFlow's)")
+    family_reasons = registry.hook(cfg.model.family, "cudnn_reasons")
+    if family_reasons is None:
+        reasons.append(f"model.family {cfg.model.family!r} has no recurrent layers")
+    else:
+        reasons += family_reasons(cfg.model, cfg)
+    return reasons
+
+
+@dataclass
+class Hardware:
+    """A run's compute, set up: the plan, and what setting it up found.
+
+    Attributes:
+        plan: The compute plan (threads per op as the framework then runs).
+        mixed_precision: float16 compute on (a GPU and training.mixed_precision).
+        tensorboard: TensorBoard logs will be written.
+        strategy: The tf.distribute strategy, or None.
+        warnings: Sentences for the user.
+    """
+
+    plan: Plan
+    mixed_precision: bool
+    tensorboard: bool
+    strategy: Any
+    warnings: list[str]
+
+    @property
+    def device(self) -> str:
+        return self.plan.device
+
+    @property
+    def cudnn(self) -> str:
+        return self.plan.cudnn_line()
+
+
+def setup(cfg: Config) -> Hardware:
+    """Apply the config's compute settings to the framework (backend, device, threads,
+    precision, distribution strategy) and return its plan.
+
+    Raises:
+        SeqclfError: ``training.require_cudnn`` is set and cuDNN would not run (before any
+            training); a GPU asked for and none visible; a setting the framework refuses.
+    """
+    import importlib.util
+
+    from seqclf.backend import configure, cpu_cores, set_intra_op_threads, threads_per_op
+    from seqclf.distributed import distribution
+
+    t = cfg.training
+    backend, gpus, warnings = configure(t.backend, t.device, t.mixed_precision, cfg.source)
+    p = plan(cfg, backend, gpus, cpu_cores())
+    if p.intra_op_threads is not None:
+        # auto keeps what already runs in this process; an explicit count must apply
+        set_intra_op_threads(p.intra_op_threads, backend, cfg.source,
+                             strict=t.intra_op_threads != "auto")
+    # Created before any other TensorFlow op: collective ops are set up at start-up.
+    strategy = distribution(t.distribute, cfg.source)
+    if t.require_cudnn and p.cudnn_line() != "cuDNN kernel: yes":
+        why = "; ".join(p.cudnn_reasons) if p.gpus else "there is no GPU"
+        raise SeqclfError(f"{cfg.source}: training.require_cudnn is true but the cuDNN kernel "
+                          f"would not be used: {why}.")
+    # Keras writes TensorBoard logs through tf.summary, whatever the backend.
+    tensorboard = t.tensorboard and all(importlib.util.find_spec(m) is not None
+                                        for m in ("tensorflow", "tensorboard"))
+    if t.tensorboard and not tensorboard:
+        warnings.append("TensorBoard logs need the tensorflow and tensorboard packages "
+                        "(Keras writes them with tf.summary); this run writes none.")
+    p = dataclasses.replace(p, intra_op_threads=threads_per_op())  # what actually runs
+    return Hardware(p, t.mixed_precision and bool(p.gpus), tensorboard, strategy, warnings)

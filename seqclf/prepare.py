@@ -1,0 +1,84 @@
+"""A run's data, made ready to fit: read, split (test, then validation), the
+preprocessing fitted on the training part alone, arrays; and ``model.family: auto``
+resolved from the training data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from seqclf.config import Config
+from seqclf.data import Preprocessor, SequenceSet, load_splits, split
+
+
+@dataclass
+class Prepared:
+    """The data of a run, read, split and turned into arrays, and the config it is
+    trained with (``model.family: auto`` resolved from the training data)."""
+
+    config: Config
+    train: SequenceSet
+    val: SequenceSet | None
+    test: SequenceSet
+    prep: Preprocessor
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray | None  # None (and test None) when fitting on given data alone
+    test_truncated: int = 0
+    warnings: list[str] = field(default_factory=list)
+    chosen: list[str] = field(default_factory=list)  # why auto chose the family
+
+
+def prepare(cfg: Config) -> Prepared:
+    """Read the config's data, split off test and validation sets, and make arrays."""
+    train_set, test_set = load_splits(cfg)
+    return prepare_sets(cfg, train_set, test_set)
+
+
+def prepare_sets(cfg: Config, train_set: SequenceSet,
+                 test_set: SequenceSet | None = None) -> Prepared:
+    """Split the validation set off ``train_set``, fit the preprocessing on the rest alone,
+    and make arrays (of ``test_set`` too, when given)."""
+    cfg, chosen = resolve_family(cfg, train_set)
+    val_set = None
+    if cfg.training.validation_split > 0:
+        train_set, val_set = split(train_set, cfg.training.validation_split, cfg.training.seed,
+                                   cfg.data.stratify, "training.validation_split")
+    prep = Preprocessor.fit(train_set, cfg)
+    x_train, _ = prep.transform(train_set)
+    x_val = y_val = None
+    if val_set is not None:
+        x_val, _ = prep.transform(val_set)
+        y_val = prep.encode_labels(val_set.labels)
+    x_test, truncated = prep.transform(test_set) if test_set is not None else (None, 0)
+    warnings = []
+    if cfg.data.max_length is not None:
+        cut = sum(len(s) > prep.max_length for s in train_set.sequences)
+        if cut:
+            warnings.append(f"{train_set.source}: {cut} training sequences are longer than "
+                            f"data.max_length ({prep.max_length}) and were truncated.")
+    return Prepared(cfg, train_set, val_set, test_set, prep, x_train,
+                    prep.encode_labels(train_set.labels), x_val, y_val, x_test, truncated,
+                    warnings, chosen)
+
+
+def resolve_family(cfg: Config, train_set: SequenceSet) -> tuple[Config, list[str]]:
+    """``cfg`` with ``model.family: auto`` replaced by the family ``seqclf.models.auto``
+    recommends for ``train_set``, and the reasons (any other config: as it is, no
+    reasons). The resolved config is what the run records, so its ``config.yaml`` says
+    what ``auto`` chose."""
+    from seqclf.config import validate_config
+    from seqclf.models import auto
+
+    if cfg.model.family != "auto":
+        return cfg, []
+    choice = auto.recommend(auto.DataProfile.of(train_set.sequences, train_set.labels))
+    raw = cfg.to_dict()
+    raw["model"] = {"masking": cfg.model.masking, **choice.model}
+    raw["training"].update(choice.training)
+    raw["data"].update(choice.data)
+    return validate_config(raw, where=cfg.source), [f"model.family auto: {reason}"
+                                                    for reason in choice.reasons]
