@@ -141,7 +141,7 @@ def inspect_csv(path: str | os.PathLike, *, label_column: str | None = None,
         SeqclfError: The file cannot be read, a named column is missing, or a role cannot
             be guessed (the message names the option to pass).
     """
-    from seqclf.data import _read_frame  # the reader's own checks and messages
+    from seqclf.data import read_table  # the reader's own checks and messages
 
     path = Path(path)
     if format is not None and format not in FORMATS:
@@ -149,7 +149,7 @@ def inspect_csv(path: str | os.PathLike, *, label_column: str | None = None,
     if step_column is not None and format == "wide":
         raise SeqclfError("seqclf init: --step-column is for the long layout; drop it or "
                           "pass --format long.")
-    frame, _ = _read_frame(path, text_columns=())
+    frame = read_table(path).frame
     columns = [str(c) for c in frame.columns]
     guesses: list[str] = []
     for option, name in (("--label-column", label_column), ("--id-column", id_column),
