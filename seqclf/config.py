@@ -9,14 +9,17 @@ those lists in step with the installed Keras.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
-                      ValidationError, field_validator, model_validator)
+                      ValidationError, field_serializer, field_validator, model_validator)
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
@@ -60,12 +63,35 @@ class ReduceLROnPlateauConfig(Section):
     min_lr: float = Field(0.0001, ge=0.0)
 
 
+class Shards(str):
+    """A list of data files (``data.train: [a.parquet, b.parquet]``), held as a ``str``
+    (the list's JSON text) so that code taking a data path as one string (messages, the
+    run manifest's digests) works unchanged; ``paths`` is the list. A config writes it
+    back as a YAML list."""
+
+    paths: tuple[str, ...]
+
+    def __new__(cls, paths: list[str] | tuple[str, ...]) -> "Shards":
+        self = super().__new__(cls, json.dumps(list(paths)))
+        self.paths = tuple(paths)
+        return self
+
+    def __getnewargs__(self) -> tuple[list[str]]:  # copy and pickle rebuild it from the list
+        return (list(self.paths),)
+
+
+DATA_PATH = ("a file (relative paths: to the config file; .csv, .csv.gz/.bz2/.xz/.zst, "
+             ".parquet or .npz, by the name), a glob or a list of files (the shards of one "
+             "dataset)")
+
+
 class DataConfig(Section):
     """Where the sequences come from and how they are turned into arrays."""
 
-    train: str = Field(description="the training CSV (relative paths: to the config file)")
-    test: str | None = Field(
-        None, description="the test CSV; null: split off the training file by test_split")
+    train: Union[str, list[str]] = Field(description=f"the training data: {DATA_PATH}")
+    test: Union[str, list[str], None] = Field(
+        None, description="the test data, as train; null: split off the training data by "
+                          "test_split")
     format: Literal["wide", "long"] = Field(
         "wide", description="wide (a row per sequence) or long (a row per step)")
     label_column: str = Field("label", description="the column of the labels")
@@ -97,6 +123,28 @@ class DataConfig(Section):
         0.2, gt=0.0, lt=1.0, description="share of the training file held out for testing when "
                                          "test is null")
     stratify: bool = Field(True, description="split by label (test and validation splits)")
+
+    @field_validator("train", "test", mode="before")
+    @classmethod
+    def _shards_as_list(cls, value: Any) -> Any:
+        return list(value.paths) if isinstance(value, Shards) else value
+
+    @field_validator("train", "test")
+    @classmethod
+    def _data_path(cls, value: str | list[str] | None) -> str | None:
+        if isinstance(value, list):
+            if not value or any(not p.strip() for p in value) or len(set(value)) < len(value):
+                raise PydanticCustomError("constraint", "a path, a glob or a non-empty list "
+                                          "of distinct paths")
+            return Shards(value)
+        if value is not None and not value.strip():
+            raise PydanticCustomError("constraint", "a path, a glob or a non-empty list of "
+                                      "distinct paths")
+        return value
+
+    @field_serializer("train", "test")
+    def _shards_out(self, value: str | None) -> str | list[str] | None:
+        return list(value.paths) if isinstance(value, Shards) else value
 
     @field_validator("classes")
     @classmethod
@@ -328,6 +376,8 @@ class Config(Section):
 registry.on_change(_rebuild_model_section)
 
 PATH_KEYS = (("data", "train"), ("data", "test"))
+# data.train of a config fitted on data in memory (the estimator): no file, never resolved
+IN_MEMORY = "(in memory: the data given to SequenceClassifier.fit)"
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -354,10 +404,7 @@ _StrictLoader.add_implicit_resolver(
 
 
 def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read, merge and validate a config file.
-
-    Relative data paths in the file are taken relative to the file's folder; those given
-    with ``--set`` relative to the current directory, as a shell user expects.
+    """Read, merge and validate a config file with ``--set`` overrides (``build_config``).
 
     Args:
         path: The YAML file.
@@ -367,20 +414,70 @@ def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] 
         The validated config, with ``name`` defaulting to the file's stem.
 
     Raises:
-        SeqclfError: On any problem, with a one-line message naming the file and key.
+        SeqclfError: On any problem, with a one-line message naming the file and key (or
+            the ``--set`` item).
     """
-    path = Path(path)
-    raw = read_yaml_mapping(path)
-    resolve_paths(raw, path.parent)
-    applied: dict[str, str] = {}
+    parsed: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for item in overrides:
         key, value = parse_override(item)
-        set_path(raw, key, value, where="--set")
-        if tuple(key.split(".")) in PATH_KEYS and isinstance(value, str):
-            set_path(raw, key, str(Path(value).expanduser().resolve()), where="--set")
-        applied[key] = item
-    raw.setdefault("name", path.stem)
-    return validate_config(raw, where=str(path), overrides=applied)
+        parsed[key] = value
+        origins[key] = f"--set {item}"
+    return build_config(Path(path), parsed, origins=origins)
+
+
+def build_config(base: Any, overrides: Mapping[str, Any] | None = None, *,
+                 where: str | None = None, origins: Mapping[str, str] | None = None,
+                 relative_to: str | os.PathLike | None = None,
+                 name: str | None = None) -> Config:
+    """The one way a config is made from a base and overrides, validated once: by
+    ``seqclf train`` / ``check`` (a file and ``--set``), ``seqclf sweep`` (the base config
+    and each variant's keys) and the estimator (a file, mapping or Config and its
+    ``section__key`` parameters).
+
+    The path rule: a relative data path is taken relative to where it was written: the
+    folder of the YAML file it is in, else ``relative_to`` (the current directory unless
+    given; an experiment file's folder for the keys that file sets).
+
+    Args:
+        base: A YAML file (``name`` defaults to its stem), a mapping of sections, a
+            ``Config``, or None (every default).
+        overrides: ``section.key`` -> value, set on the base in order.
+        where: What messages name: default the base's file (or source), else "config".
+        origins: ``section.key`` -> what messages name for a problem with that override
+            (e.g. "--set model.units=0"); default ``where``.
+        relative_to: The folder for relative paths not written in a file.
+        name: The config's name, replacing the base's.
+
+    Raises:
+        SeqclfError: One line naming the file or override and the key.
+    """
+    origins = dict(origins or {})
+    folder = Path(relative_to) if relative_to is not None else Path.cwd()
+    if isinstance(base, Config):
+        raw, where = base.to_dict(), where or base.source
+    elif isinstance(base, (str, os.PathLike)):
+        path = Path(base)
+        raw = read_yaml_mapping(path)
+        resolve_paths(raw, path.parent)
+        raw.setdefault("name", path.stem)
+        where = where or str(path)
+    elif isinstance(base, Mapping):
+        raw = copy.deepcopy(dict(base))
+        resolve_paths(raw, folder)
+    elif base is None:
+        raw = {}
+    else:
+        raise must_be(where or "config", "config", "a YAML file path, a mapping of config "
+                      "sections, a seqclf Config or None", base)
+    where = where or "config"
+    for key, value in (overrides or {}).items():
+        set_path(raw, key, copy.deepcopy(value), where=origins.get(key, where))
+        if tuple(key.split(".")) in PATH_KEYS:
+            resolve_paths(raw, folder, only=key)
+    if name is not None:
+        raw["name"] = name
+    return validate_config(raw, where=where, origins=origins)
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -422,26 +519,37 @@ def parse_override(item: str) -> tuple[str, Any]:
 
 
 def validate_config(raw: dict[str, Any], where: str = "config",
-                    overrides: dict[str, str] | None = None) -> Config:
-    """Validate a config mapping, turning the first problem into a one-line SeqclfError."""
+                    origins: Mapping[str, str] | None = None) -> Config:
+    """Validate a config mapping, turning the first problem into a one-line SeqclfError
+    (naming ``where``, or the origin of the override the problem is in)."""
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise _to_error(exc, where, overrides or {}) from None
+        raise one_line(exc, Config, where, origins) from None
     config._source = where
     return config
 
 
-def resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    """Make the relative data paths of a raw config mapping absolute, against ``base``."""
+def resolve_paths(raw: dict[str, Any], base: Path, only: str | None = None) -> None:
+    """Make the relative data paths of a raw config mapping absolute, against ``base``
+    (``only``: just that ``data.<key>``)."""
     data = raw.get("data")
     if not isinstance(data, dict):
         return
-    for _, key in PATH_KEYS:
+    for section, key in PATH_KEYS:
+        if only is not None and only != f"{section}.{key}":
+            continue
         value = data.get(key)
-        if isinstance(value, str) and value:
-            p = Path(value).expanduser()
-            data[key] = str(p if p.is_absolute() else (base / p).resolve())
+        if isinstance(value, str) and value and value != IN_MEMORY:
+            data[key] = _resolve(value, base)
+        elif isinstance(value, list):  # shards: each entry against the same folder
+            data[key] = [_resolve(v, base) if isinstance(v, str) and v else v for v in value]
+
+
+def _resolve(value: str, base: Path) -> str:
+    """One data path (or glob) made absolute against ``base``."""
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
 
 
 def set_path(raw: dict[str, Any], key: str, value: Any, where: str) -> None:
@@ -482,30 +590,51 @@ def section_class(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _field_path(loc: tuple[Any, ...], etype: str
+def _field_path(root: type[BaseModel], loc: tuple[Any, ...], etype: str
                 ) -> tuple[list[str], type[BaseModel] | None, str | None]:
-    """Map a pydantic error location to config key parts, skipping union-member tags.
+    """Map a pydantic error location under ``root`` to key parts, skipping union-member
+    tags; the keys of a mapping field (an experiment's ``grid``) are parts too.
 
     Returns the key parts, the section class that holds the last key, and the last key.
     """
     parts: list[str] = []
-    cls: type[BaseModel] | None = Config
+    cls: type[BaseModel] | None = root
     owner, field = None, None
+    mapping = False  # the previous part is a mapping field: this item is one of its keys
     for n, item in enumerate(loc):
         if isinstance(item, int):
             if parts:
                 parts[-1] += f"[{item}]"
-        elif parts == ["model"] and n == 1 and item in registry.families():
+        elif mapping:
+            parts.append(str(item))
+            mapping = False
+        elif root is Config and parts == ["model"] and n == 1 and item in registry.families():
             cls = registry.get(item).Config  # the family's schema (a union-member tag)
-        elif cls is not None and item in cls.model_fields:
+        elif cls is not None and item in _keys(cls):
             parts.append(item)
-            owner, field = cls, item
-            cls = section_class(cls.model_fields[item].annotation)
+            owner, field = cls, _keys(cls)[item]
+            annotation = cls.model_fields[field].annotation
+            mapping = _is_mapping(annotation)
+            cls = section_class(annotation)
         elif etype == "extra_forbidden" and n == len(loc) - 1:
             parts.append(item)
             owner, field = cls, item
         # anything else is a union-member tag such as 'bool' or "literal['auto']"
     return parts, owner, field
+
+
+def _is_mapping(annotation: Any) -> bool:
+    """Whether a field holds a mapping (dict[str, ...], possibly Optional)."""
+    from typing import get_origin
+
+    if get_origin(annotation) is dict:
+        return True
+    return any(_is_mapping(a) for a in get_args(annotation) if a is not type(None))
+
+
+def _keys(cls: type[BaseModel]) -> dict[str, str]:
+    """A section's keys as written (a field's alias, else its name) -> field names."""
+    return {f.alias or n: n for n, f in cls.model_fields.items()}
 
 
 def _range_text(owner: type[BaseModel] | None, field: str | None) -> str | None:
@@ -520,22 +649,27 @@ def _range_text(owner: type[BaseModel] | None, field: str | None) -> str | None:
     return " and ".join(bounds) or None
 
 
-def _to_error(exc: ValidationError, where: str, overrides: dict[str, str]) -> SeqclfError:
+def one_line(exc: ValidationError, root: type[BaseModel], where: str,
+             origins: Mapping[str, str] | None = None) -> SeqclfError:
+    """The first problem pydantic found validating a ``root`` (a seqclf config, an
+    experiment file) as one line: ``<where>: <key> must be <constraint>. Got <value>
+    instead.``, an unknown key with the valid ones, or a missing key. ``origins`` maps
+    override keys to what to name instead of ``where`` for a problem under them."""
     err = exc.errors()[0]
     etype, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-    parts, owner, field = _field_path(err["loc"], etype)
+    parts, owner, field = _field_path(root, err["loc"], etype)
     key = ".".join(parts)
     if etype == "constraint_at":
         sub = ctx["key"]
         key = sub if "." in sub else ".".join([*parts, sub])
         value = ctx["value"]
-    for okey, item in overrides.items():
+    for okey, origin in (origins or {}).items():
         if key == okey or key.startswith(okey + ".") or okey.startswith(key + "."):
-            where = f"--set {item}"
+            where = origin
     if etype == "extra_forbidden":
         section = ".".join(parts[:-1])
         name = parts[-1]
-        valid = sorted(owner.model_fields) if owner is not None else []
+        valid = sorted(_keys(owner)) if owner is not None else []
         if name in MANAGED_KEYS:
             return SeqclfError(f"{where}: {key} cannot be set: {MANAGED_KEYS[name]}.")
         family = ""
@@ -572,4 +706,4 @@ def _to_error(exc: ValidationError, where: str, overrides: dict[str, str]) -> Se
 
 
 __all__ = ["Config", "DataConfig", "ModelConfig", "OptimizerConfig", "TrainingConfig",
-           "load_config", "validate_config"]
+           "build_config", "load_config", "one_line", "validate_config"]

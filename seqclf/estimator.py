@@ -16,10 +16,8 @@ one row per step), whose label column gives the labels when ``y`` is None.
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +26,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from seqclf.errors import SeqclfError, must_be
+from seqclf.errors import SeqclfError
 
 WHERE = "SequenceClassifier"
 # The schema requires data.train; the estimator's data comes from fit() instead.
-IN_MEMORY = "(in memory: the data given to SequenceClassifier.fit)"
 SAVED_BY = "seqclf.SequenceClassifier.save"
 
 
@@ -112,34 +109,22 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
     def resolved_config(self) -> Any:
         """The ``seqclf.config.Config`` that ``fit`` would use (validated now)."""
-        from seqclf.config import (Config, read_yaml_mapping, resolve_paths, set_path,
-                                   validate_config)
+        from seqclf.config import IN_MEMORY, Config, build_config
 
-        config, where = self.config, WHERE
-        if config is None:
-            raw: dict[str, Any] = {}
-        elif isinstance(config, Config):
-            raw, where = config.to_dict(), config.source
-        elif isinstance(config, (str, os.PathLike)):
-            path = Path(config)
-            raw, where = read_yaml_mapping(path), str(path)
-            resolve_paths(raw, path.parent)
-            raw.setdefault("name", path.stem)
-        elif isinstance(config, Mapping):
-            raw = copy.deepcopy(dict(config))
-        else:
-            raise must_be(WHERE, "config", "a YAML file path, a mapping of config sections, "
-                          "a seqclf Config or None", config)
+        overrides, origins = {}, {}
         for key, value in self._overrides.items():
             if not _is_key_path(key):
                 raise SeqclfError(f"{WHERE}: {key!r} is not a parameter. Parameters are "
                                   "'config' and config keys as section__key (e.g. "
                                   "model__units, training__epochs).")
-            value = value.item() if isinstance(value, np.generic) else copy.deepcopy(value)
-            set_path(raw, key.replace("__", "."), value, where=f"{WHERE}({key}=...)")
-        set_path(raw, "data.train", IN_MEMORY, where=where)
-        set_path(raw, "data.test", None, where=where)
-        return validate_config(raw, where=where)
+            path = key.replace("__", ".")
+            overrides[path] = value.item() if isinstance(value, np.generic) else value
+            origins[path] = f"{WHERE}({key}=...)"
+        overrides.update({"data.train": IN_MEMORY, "data.test": None})
+        # a file or a Config names itself in messages
+        named = isinstance(self.config, (str, os.PathLike, Config))
+        return build_config(self.config, overrides, where=None if named else WHERE,
+                            origins=origins)
 
     # --- fitting and predicting ----------------------------------------------------------
 

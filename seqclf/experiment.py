@@ -23,13 +23,12 @@ the experiment again skips the runs that are complete and replaces unfinished on
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import re
 import shutil
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Optional
@@ -39,10 +38,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from seqclf import runs
-# the same key-path helpers as --set, so experiment keys behave exactly alike
-from seqclf.config import (PATH_KEYS, Config, resolve_paths, section_class, set_path,
-                           load_config, read_yaml_mapping, validate_config)
-from seqclf.errors import SeqclfError, did_you_mean, must_be, show
+# the same pipeline as --set, so experiment keys behave exactly alike
+from seqclf.config import Config, build_config, one_line, read_yaml_mapping
+from seqclf.errors import SeqclfError, must_be, show
 
 Announce = Optional[Callable[[str], None]]
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
@@ -139,27 +137,6 @@ class Experiment(Spec):
         return value
 
 
-def _schema_error(exc: ValidationError, where: Path) -> SeqclfError:
-    """The first schema problem as one line, in the config errors' wording."""
-    err = exc.errors()[0]
-    loc = err["loc"]
-    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-    if err["type"] == "extra_forbidden":
-        owner: Any = Experiment
-        for item in loc[:-1]:
-            fields = {f.alias or n: f for n, f in owner.model_fields.items()}
-            if item in fields:
-                owner = section_class(fields[item].annotation) or owner
-        valid = sorted(f.alias or n for n, f in owner.model_fields.items())
-        parent = key[: -len(str(loc[-1]))].rstrip(".")
-        return SeqclfError(f"{where}: {key} is not a valid key{did_you_mean(str(loc[-1]), valid)}"
-                           f". Valid keys under {parent or 'the top level'}: {', '.join(valid)}.")
-    if err["type"] == "missing":
-        return SeqclfError(f"{where}: {key} must be given. Got nothing instead.")
-    constraint = err["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
-    return must_be(where, key, constraint, err.get("input"))
-
-
 # --- expansion -----------------------------------------------------------------------
 
 
@@ -181,7 +158,7 @@ class Plan:
     spec: Experiment
     name: str
     variants: list[PlannedVariant]
-    base_raw: dict[str, Any] = field(repr=False)
+    base: Path  # the base config file
 
     def directory(self, output_dir: str | Path) -> Path:
         return Path(output_dir) / self.name
@@ -190,14 +167,10 @@ class Plan:
         return [(v, seed) for v in self.variants for seed in v.seeds]
 
     def config(self, settings: dict[str, Any], name: str) -> Config:
-        """Base config + the experiment's ``set`` + ``settings``, validated like ``--set``."""
-        raw = copy.deepcopy(self.base_raw)
-        for key, value in {**self.spec.set, **settings}.items():
-            if tuple(key.split(".")) in PATH_KEYS and isinstance(value, str):
-                value = str((self.path.parent / Path(value).expanduser()).resolve())
-            set_path(raw, key, copy.deepcopy(value), where=str(self.path))
-        raw["name"] = name
-        return validate_config(raw, where=str(self.path))
+        """Base config + the experiment's ``set`` + ``settings`` (``build_config``: paths
+        they name relative to the experiment file)."""
+        return build_config(self.base, {**self.spec.set, **settings}, where=str(self.path),
+                            relative_to=self.path.parent, name=name)
 
     def seeds(self, cfg: Config) -> list[int]:
         """The experiment's seeds, or the config's training.seed (and repeats)."""
@@ -215,15 +188,13 @@ def load_experiment(path: str | Path) -> Plan:
     try:
         spec = Experiment.model_validate(read_yaml_mapping(path))
     except ValidationError as exc:
-        raise _schema_error(exc, path) from None
+        raise one_line(exc, Experiment, str(path)) from None
     name = spec.name or path.stem
     if not NAME.fullmatch(name):
         raise must_be(path, "name", NAME_RULE, name)
     base = path.parent / spec.base
-    load_config(base)  # problems in the base config itself are reported against its file
-    base_raw = read_yaml_mapping(base)
-    resolve_paths(base_raw, base.parent)
-    plan = Plan(path, spec, name, [], base_raw)
+    build_config(base)  # problems in the base config itself are reported against its file
+    plan = Plan(path, spec, name, [], base)
     _check_keys(plan)
     if spec.search is not None:
         for key, param in spec.search.space.items():

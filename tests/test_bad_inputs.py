@@ -488,7 +488,7 @@ def set_without_equals(tmp):
 def set_into_a_value(tmp):
     path = project(tmp)
     return ["check", path, "--set", "model.units.size=3"], [
-        "error: --set: model.units must be a section to set keys in. Got 2 instead."]
+        "error: --set model.units.size=3: model.units must be a section to set keys in. Got 2 instead."]
 
 
 @case("command line")

@@ -320,7 +320,7 @@ def test_set_malformed(tmp_path, item):
 
 def test_set_into_a_non_section(tmp_path):
     msg = _config_error(tmp_path, {"data": data(), "model": {"units": 8}}, ["model.units.x=3"])
-    assert msg == "--set: model.units must be a section to set keys in. Got 8 instead."
+    assert msg == "--set model.units.x=3: model.units must be a section to set keys in. Got 8 instead."
 
 
 def test_error_in_file_is_not_blamed_on_unrelated_set(tmp_path):

@@ -23,7 +23,8 @@ from seqclf import SequenceClassifier
 from seqclf.config import DataConfig
 from seqclf.data import from_frame
 from seqclf.errors import SeqclfError
-from seqclf.estimator import IN_MEMORY, SKLEARN_CHECKS_NOT_PASSED
+from seqclf.config import IN_MEMORY
+from seqclf.estimator import SKLEARN_CHECKS_NOT_PASSED
 
 QUICKSTART = ROOT / "configs" / "quickstart.yaml"
 DIGITS = ROOT / "data" / "digits"
@@ -76,9 +77,9 @@ def test_config_from_a_yaml_file_with_overrides():
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"model__units": 0}, "SequenceClassifier: model.units must be an integer >= 1 or a "
+    ({"model__units": 0}, "SequenceClassifier(model__units=...): model.units must be an integer >= 1 or a "
                           "non-empty list of them. Got 0 instead."),
-    ({"model__unitz": 4}, "SequenceClassifier: model.unitz is not a valid key for "
+    ({"model__unitz": 4}, "SequenceClassifier(model__unitz=...): model.unitz is not a valid key for "
                           "model.family 'recurrent' (did you mean 'units'?)."),
     ({"units": 4}, "SequenceClassifier: 'units' is not a parameter. Parameters are 'config' "
                    "and config keys as section__key"),

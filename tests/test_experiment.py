@@ -124,7 +124,7 @@ BAD = {
         "{path}: grid.model.units must be a non-empty list of distinct values. Got [] instead."),
     "grid value not a list": (
         {"grid": {"model.units": 4}},
-        "{path}: grid.model.units must be a valid list. Got 4 instead."),
+        "{path}: grid.model.units must be a list. Got 4 instead."),
     "grid value of the wrong type": (
         {"grid": {"model.units": [4, "big"]}},
         "{path}: model.units must be an integer >= 1 or a non-empty list of them. Got 'big' "
@@ -182,7 +182,7 @@ BAD = {
         "instead."),
     "no trials": (
         {"search": {"n_trials": 0, "space": {"model.units": {"int": [2, 4]}}}},
-        "{path}: search.n_trials must be greater than or equal to 1. Got 0 instead."),
+        "{path}: search.n_trials must be >= 1. Got 0 instead."),
 }
 
 
