@@ -536,6 +536,7 @@ def test_concurrent_requests_share_batches_and_each_gets_its_own_rows():
     assert sum(model.calls) == sum(len(x) for x in requests) == batcher.sequences
     assert max(model.calls) <= 16 and len(model.calls) <= 8  # 80 sequences, batches of <= 16
     assert batcher.batches == len(model.calls) and batcher.largest == max(model.calls)
+    assert batcher.model_seconds >= 0.05 * len(model.calls)
 
 
 def test_a_request_larger_than_a_batch_is_cut_into_batches():

@@ -168,7 +168,8 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
         return {"status": "ok", "engine": engine.name, "pid": os.getpid(),
                 "uptime_seconds": time.time() - started,
                 "batches": batcher.batches, "sequences": batcher.sequences,
-                "largest_batch": batcher.largest, "queued": batcher.queued}
+                "largest_batch": batcher.largest, "queued": batcher.queued,
+                "model_seconds": batcher.model_seconds}
 
     @app.get("/metadata")
     async def get_metadata() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -53,6 +54,7 @@ class Batcher:
         self.batches = 0  # model calls so far
         self.sequences = 0  # sequences through the model so far
         self.largest = 0  # most sequences in one call
+        self.model_seconds = 0.0  # wall time inside the model calls
 
     async def start(self) -> None:
         """Start the batching loop on the running event loop."""
@@ -119,7 +121,7 @@ class Batcher:
                 continue
             x = batch[0].x if len(batch) == 1 else np.concatenate([i.x for i in batch])
             try:
-                proba = await loop.run_in_executor(self._executor, self._predict, x)
+                proba = await loop.run_in_executor(self._executor, self._timed, x)
                 if len(proba) != len(x):
                     raise RuntimeError(f"the model returned {len(proba)} rows for {len(x)} "
                                        "sequences")
@@ -136,6 +138,13 @@ class Batcher:
                 if not item.future.done():  # a client that left has a cancelled future
                     item.future.set_result(proba[start:start + len(item.x)])
                 start += len(item.x)
+
+    def _timed(self, x: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        try:
+            return self._predict(x)
+        finally:
+            self.model_seconds += time.perf_counter() - start
 
     def _take(self) -> list[_Item]:
         """The oldest queued inputs, up to max_batch sequences (at least one input);
