@@ -1,5 +1,8 @@
 """The CSV reader: a UTF-8 text file with a header line → a :class:`Table`.
 
+A name ending in ``.gz``, ``.bz2``, ``.xz`` or ``.zst`` is decompressed first (``.zst``
+needs the ``zstandard`` package); any other name is read as plain text.
+
 Every problem of the text itself (encoding, quotes, ragged rows, a missing or numeric
 header, blank lines) is reported here by line; the cells' checks are the shared ones in
 :mod:`seqclf.data.table`.
@@ -7,10 +10,15 @@ header, blank lines) is reported here by line; the cells' checks are the shared 
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
+import io
+import lzma
 import re
 import warnings
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -26,6 +34,8 @@ NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 # a class may be called 'NA' or 'None', and id '007' is not id '7'.
 MISSING_CELLS = ["", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "null", "NULL", "None", "<NA>",
                  "#N/A"]
+# Compressed CSV: the name's last suffix -> what pandas calls the compression.
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 
 
 def read(path: Path, text_columns: tuple[str, ...] = ()) -> Table:
@@ -39,14 +49,18 @@ def read(path: Path, text_columns: tuple[str, ...] = ()) -> Table:
     if path.is_dir():
         raise SeqclfError(f"{path}: is a directory, not a CSV file.")
     try:
-        with open(path, newline="", encoding=ENCODING) as fh:
+        with _open_text(path) as fh:
             rows = csv.reader(fh)
             header = next(rows, None)
             # a blank first line: is there anything after it?
             later = None if header else next((r for r in rows if any(c.strip() for c in r)), None)
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
+    except (EOFError, lzma.LZMAError, _zstd_error()) as exc:  # a truncated or corrupt compressed file
+        raise _bad_compression(path, exc) from None
     except OSError as exc:
+        if _compression(path) and not exc.strerror:  # gzip.BadGzipFile and the like
+            raise _bad_compression(path, exc) from None
         raise SeqclfError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
     except csv.Error as exc:
         raise SeqclfError(f"{path}: line 1 (the header) is not valid CSV ({exc}).") from None
@@ -78,6 +92,7 @@ def read(path: Path, text_columns: tuple[str, ...] = ()) -> Table:
             # reports by line and column, so pandas's own warning about it is noise.
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
             frame = pd.read_csv(path, encoding=ENCODING, index_col=False,
+                                compression=_compression(path),
                                 skip_blank_lines=False, keep_default_na=False,
                                 dtype={c: str for c in text},
                                 na_values={c: MISSING_CELLS for c in header if c not in text})
@@ -99,6 +114,8 @@ def read(path: Path, text_columns: tuple[str, ...] = ()) -> Table:
         raise SeqclfError(f"{path}: is not a valid CSV ({' '.join(str(exc).split())}).") from None
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
+    except (EOFError, lzma.LZMAError, _zstd_error()) as exc:
+        raise _bad_compression(path, exc) from None
     except (OSError, ValueError) as exc:  # pandas has more ways to fail than it documents
         raise SeqclfError(f"{path}: cannot be read as CSV ({' '.join(str(exc).split())})."
                           ) from None
@@ -124,7 +141,7 @@ def read(path: Path, text_columns: tuple[str, ...] = ()) -> Table:
 
 def _ragged_row(path: Path, width: int) -> tuple[int, int]:
     """The first line holding a row with more than ``width`` fields, and its field count."""
-    with open(path, newline="", encoding=ENCODING) as fh:
+    with _open_text(path) as fh:
         rows = csv.reader(fh)
         start = 1
         for row in rows:
@@ -136,7 +153,7 @@ def _ragged_row(path: Path, width: int) -> tuple[int, int]:
 
 def _not_utf8(path: Path) -> SeqclfError:
     """The error for a file that does not decode as UTF-8, naming the first bad line."""
-    with open(path, "rb") as fh:
+    with _open_binary(path) as fh:
         for n, raw in enumerate(fh, start=1):  # an error path only: a loop is fine
             try:
                 raw.decode("utf-8")
@@ -145,3 +162,53 @@ def _not_utf8(path: Path) -> SeqclfError:
                                    "is not; save the file as a UTF-8 CSV.")
     return SeqclfError(f"{path}: is not UTF-8 text. Save it as a UTF-8 CSV.")
 
+
+
+def _compression(path: Path) -> str | None:
+    """The compression a file's name says (pandas's name for it), or None."""
+    return COMPRESSIONS.get(path.suffix.lower())
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed as its name says."""
+    kind = _compression(path)
+    if kind == "gzip":
+        return gzip.open(path, "rb")
+    if kind == "bz2":
+        return bz2.open(path, "rb")
+    if kind == "xz":
+        return lzma.open(path, "rb")
+    if kind == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            raise SeqclfError(f"{path}: reading .zst files needs the zstandard package: "
+                              "pip install zstandard") from None
+        return zstandard.open(path, "rb")
+    return open(path, "rb")
+
+
+def _open_text(path: Path) -> IO[str]:
+    """The file as text for the csv module (UTF-8, newlines left to it)."""
+    if _compression(path) is None:
+        return open(path, newline="", encoding=ENCODING)
+    return io.TextIOWrapper(_open_binary(path), encoding=ENCODING, newline="")
+
+
+def _zstd_error() -> type[Exception]:
+    """zstandard's error class (a corrupt .zst file), or one nothing raises."""
+    try:
+        import zstandard
+    except ImportError:
+        return _NeverRaised
+    return zstandard.ZstdError
+
+
+class _NeverRaised(Exception):
+    pass
+
+
+def _bad_compression(path: Path, exc: BaseException) -> SeqclfError:
+    kind = _compression(path)
+    return SeqclfError(f"{path}: cannot be read as {kind}-compressed CSV ({exc}). The name "
+                       f"ends in {path.suffix}: compress the file with {kind}, or rename it.")

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from seqclf.config import DataConfig
+from seqclf.data.read_csv import COMPRESSIONS
 from seqclf.data.read_csv import read as read_csv
+from seqclf.data.read_npz import read as read_npz
+from seqclf.data.read_parquet import read as read_parquet
 from seqclf.data.sets import SequenceSet
+from seqclf.data.sources import data_files, describe
 from seqclf.data.table import Table, to_sequences
+from seqclf.errors import SeqclfError
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,13 @@ class Reader:
 
 
 CSV = Reader("CSV", read_csv)
-_READERS: dict[str, Reader] = {".csv": CSV}
+PARQUET = Reader("Parquet", read_parquet)
+NPZ = Reader("NumPy .npz", read_npz)
+_READERS: dict[str, Reader] = {
+    ".csv": CSV, **{f".csv{suffix}": CSV for suffix in COMPRESSIONS},
+    ".parquet": PARQUET, ".pq": PARQUET,
+    ".npz": NPZ,
+}
 
 
 def register(suffix: str, reader: Reader) -> None:
@@ -75,18 +86,71 @@ def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> Table:
     return reader_for(path).read(path, tuple(text_columns))
 
 
-def read_sequences(path: str | Path, cfg: DataConfig, require_labels: bool = True,
+def read_sequences(path: Any, cfg: DataConfig, require_labels: bool = True,
                    missing_values: str = "error") -> SequenceSet:
-    """Read a file in the layout ``cfg.format``, with the reader its name picks.
+    """Read a file (or the shards of one dataset) in the layout ``cfg.format``, each file
+    with the reader its name picks.
 
     Args:
-        path: The file.
+        path: The file; a glob pattern (its matches, in sorted order) or a list of files
+            (``data.train`` as a list): the shards of one dataset, one format, the same
+            columns, each sequence in one shard.
         cfg: The data section (layout, column names).
         require_labels: Whether a missing label column is an error (False for predict).
         missing_values: ``error`` | ``zero`` | ``ffill``, for empty cells inside a sequence.
 
     Raises:
-        SeqclfError: Missing/empty file, bad header, non-numeric or missing cells, ...
+        SeqclfError: Missing/empty file, bad header, non-numeric or missing cells, a
+            pattern that matches nothing, shards that do not agree, ...
     """
-    table = read_table(path, text_columns=(cfg.id_column, cfg.label_column))
-    return to_sequences(table, cfg, require_labels, missing_values)
+    text = (cfg.id_column, cfg.label_column)
+    files = data_files(path)
+    if len(files) == 1:
+        return to_sequences(read_table(files[0], text), cfg, require_labels, missing_values)
+    parts: list[SequenceSet] = []
+    for file in files:
+        if reader_for(file) is not reader_for(files[0]):
+            raise SeqclfError(f"{file}: is a {reader_for(file).name} file but {files[0]} is "
+                              f"{reader_for(files[0]).name}. The shards of one dataset must "
+                              "be in one format.")
+        first_id = 1 + sum(len(p) for p in parts)  # wide, no id column: numbered on
+        parts.append(to_sequences(read_table(file, text), cfg, require_labels,
+                                  missing_values, first_id))
+    return _merge(parts, describe(path), cfg)
+
+
+def _merge(parts: list[SequenceSet], source: str, cfg: DataConfig) -> SequenceSet:
+    """Shards → one set, checking that they agree: the same feature columns, all with
+    labels or none, and (long layout) each id in one shard only."""
+    first = parts[0]
+    for part in parts[1:]:
+        if part.feature_names != first.feature_names:
+            raise SeqclfError(f"{part.source}: feature columns {part.feature_names} differ from "
+                              f"{first.source}'s {first.feature_names}. All shards of a "
+                              "dataset need the same columns.")
+        if (part.labels is None) != (first.labels is None):
+            has, lacks = (part, first) if first.labels is None else (first, part)
+            raise SeqclfError(f"{lacks.source}: has no label column {cfg.label_column!r} but "
+                              f"{has.source} has. All shards of a dataset need the same "
+                              "columns.")
+    if cfg.format == "long":
+        shard_of: dict[str, str] = {}
+        for part in parts:
+            for seq_id in part.ids:
+                if seq_id in shard_of:
+                    raise SeqclfError(f"{part.source}: id {seq_id!r} is also in "
+                                      f"{shard_of[seq_id]}. All rows of a sequence must be in "
+                                      "one shard.")
+                shard_of[seq_id] = part.source
+    labels = None
+    if first.labels is not None:
+        labels = [v for part in parts for v in part.labels]
+        if not all(isinstance(v, int) for v in labels):  # integers only if every shard's are
+            labels = [str(v) for v in labels]
+    return SequenceSet(
+        ids=[i for part in parts for i in part.ids],
+        sequences=[s for part in parts for s in part.sequences],
+        labels=labels, feature_names=list(first.feature_names), source=source,
+        lines=[n for part in parts for n in part.lines],
+        missing=sum(part.missing for part in parts), unit=first.unit,
+        files=[part.source for part in parts for _ in range(len(part))])
