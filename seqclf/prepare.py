@@ -68,17 +68,21 @@ def prepare_sets(cfg: Config, train_set: SequenceSet,
 def resolve_family(cfg: Config, train_set: SequenceSet) -> tuple[Config, list[str]]:
     """``cfg`` with ``model.family: auto`` replaced by the family ``seqclf.models.auto``
     recommends for ``train_set``, and the reasons (any other config: as it is, no
-    reasons). The resolved config is what the run records, so its ``config.yaml`` says
-    what ``auto`` chose."""
+    reasons). The recommendation's training and data keys apply where the config does
+    not set them. The resolved config is what the run records, so its ``config.yaml``
+    says what ``auto`` chose."""
     from seqclf.config import validate_config
     from seqclf.models import auto
 
     if cfg.model.family != "auto":
         return cfg, []
-    choice = auto.recommend(auto.DataProfile.of(train_set.sequences, train_set.labels))
+    choice = auto.recommend(auto.DataProfile.of(train_set.sequences, train_set.labels,
+                                                  tokens=cfg.model.tokens))
     raw = cfg.to_dict()
     raw["model"] = {"masking": cfg.model.masking, **choice.model}
-    raw["training"].update(choice.training)
-    raw["data"].update(choice.data)
+    # the choice's training and data keys, where the config leaves them at their defaults
+    for section, keys in (("training", choice.training), ("data", choice.data)):
+        given = getattr(cfg, section).model_fields_set
+        raw[section].update({k: v for k, v in keys.items() if k not in given})
     return validate_config(raw, where=cfg.source), [f"model.family auto: {reason}"
                                                     for reason in choice.reasons]

@@ -74,10 +74,49 @@ def test_a_run_with_family_auto_records_what_it_chose(long_data, tmp_path):
     result = train(load_config(path), tmp_path, progress=Progress(stream, live=False))
     recorded = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert recorded["model"]["family"] == "minirocket"
-    assert recorded["training"]["validation_split"] == 0.0
+    assert recorded["training"]["validation_split"] == 0.2  # the config's, not auto's 0
     assert "model.family auto: " in stream.getvalue()
     assert result.evaluation.accuracy > result.evaluation.baseline
     assert evaluate(result.run_dir).accuracy == pytest.approx(result.evaluation.accuracy)
+
+
+def test_integer_tokens_get_an_embedding_and_a_bidirectional_lstm():
+    p = DataProfile(sequences=500, classes=4, min_length=5, max_length=80, channels=1,
+                    smallest_class=20, tokens=3000)
+    choice = recommend(p)
+    assert choice.model == {"family": "recurrent", "embedding": {"input_dim": 3000,
+                                                                "output_dim": 64},
+                            "cell": "lstm", "units": 64, "bidirectional": True, "dropout": 0.3}
+    assert choice.training == {"epochs": 30} and "integer tokens up to 2999" in choice.reasons[0]
+    # the vocabulary comes from the training data, only when asked for
+    seqs = [np.array([[3.0], [7.0]]), np.array([[41.0]])]
+    assert DataProfile.of(seqs, ["a", "b"], tokens=True).tokens == 42
+    assert DataProfile.of(seqs, ["a", "b"]).tokens is None
+
+
+def test_auto_with_tokens_trains_an_embedding(tmp_path):
+    from conftest import write_csv
+    from seqclf.config import load_config
+    from seqclf.train import train
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(60):  # class 1's sequences hold token 9, class 0's never
+        label = i % 2
+        tokens = rng.integers(1, 9, size=rng.integers(4, 9))
+        if label:
+            tokens[rng.integers(len(tokens))] = 9
+        rows += [{"id": i, "step": j, "token": int(t), "label": label}
+                 for j, t in enumerate(tokens)]
+    write_csv(tmp_path / "train.csv", rows)
+    path = write_config(tmp_path / "tokens.yaml", {
+        "data": {"train": "train.csv", "format": "long"},
+        "model": {"family": "auto", "tokens": True}, "training": {"epochs": 3}})
+    result = train(load_config(path), tmp_path / "runs")
+    recorded = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert recorded["model"]["family"] == "recurrent"
+    assert recorded["model"]["embedding"] == {"input_dim": 10, "output_dim": 64}
+    assert recorded["training"]["epochs"] == 3  # the config's, not auto's 30
 
 
 def test_auto_on_series_shorter_than_a_kernel(tmp_path):
@@ -91,4 +130,5 @@ def test_auto_on_series_shorter_than_a_kernel(tmp_path):
     result = train(load_config(path), tmp_path / "runs")
     recorded = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert recorded["data"]["max_length"] == 9 and recorded["model"]["family"] == "minirocket"
+    assert recorded["training"]["validation_split"] == 0.0  # left to auto
     assert result.evaluation.accuracy > result.evaluation.baseline

@@ -17,9 +17,11 @@ development problems and synthetic data only; never tuned per data set):
   with two sequences per class. Its dilations scale with the longest training sequence,
   so no length shrinks a series below its kernel. The neural families (``inception_time``,
   ``lstm_fcn``, ``conv_recurrent``) need a GPU and many epochs to compete; set them by name.
-* ``auto`` reads every column as a numeric series. Integer tokens (text, event logs) need
-  ``model.embedding``, which only the recurrent families take: name one of them and set
-  the embedding (configs/reuters/embedding_lstm.yaml).
+* Integer tokens (words, event codes; ``model.tokens: true``, ``seqclf init --tokens``):
+  an Embedding over the tokens seen in training, then a bidirectional LSTM, as
+  configs/reuters/embedding_lstm.yaml (the most accurate config on the Reuters tutorial
+  split, docs/results/reuters.md). ``auto`` never guesses that numbers are tokens: an
+  integer sensor reading looks the same.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import numpy as np
+
+from pydantic import Field
 
 from seqclf.sections import FamilyConfig
 
@@ -41,6 +47,9 @@ class Config(FamilyConfig):
     """A family chosen from the training data when training starts (see seqclf/models/auto.py)."""
 
     family: Literal["auto"] = "auto"
+    tokens: bool = Field(False, description="the one feature holds integer tokens (words, "
+                         "event codes; 0 is padding): auto then chooses an embedding and a "
+                         "recurrent network")
 
 
 @dataclass(frozen=True)
@@ -53,14 +62,20 @@ class DataProfile:
     max_length: int
     channels: int
     smallest_class: int
+    tokens: int | None = None  # integer tokens: the vocabulary size (largest token + 1)
 
     @classmethod
-    def of(cls, sequences: list[Any], labels: list[Any]) -> "DataProfile":
-        """The profile of training sequences (arrays of steps x channels) and labels."""
+    def of(cls, sequences: list[Any], labels: list[Any], tokens: bool = False
+           ) -> "DataProfile":
+        """The profile of training sequences (arrays of steps x channels) and labels;
+        ``tokens``: their values are integer tokens."""
         lengths = [len(s) for s in sequences]
         counts = Counter(str(label) for label in labels)
+        vocabulary = None
+        if tokens:
+            vocabulary = int(max(float(np.nanmax(s)) for s in sequences if len(s))) + 1
         return cls(len(sequences), len(counts), min(lengths), max(lengths),
-                   int(sequences[0].shape[1]), min(counts.values()))
+                   int(sequences[0].shape[1]), min(counts.values()), vocabulary)
 
 
 @dataclass
@@ -79,6 +94,8 @@ def recommend(p: DataProfile) -> Recommendation:
              (f"-{p.max_length}" if p.max_length != p.min_length else "") +
              f" steps, {p.channels} channel{'s' if p.channels > 1 else ''}, "
              f"{p.classes} classes")
+    if p.tokens is not None:
+        return _for_tokens(p, shape)
     reasons = [f"{shape}: minirocket (random convolutional kernels + a linear classifier) "
                "was the most accurate family on real series in docs/results/ucr.md and fits "
                "in seconds on a CPU"]
@@ -103,6 +120,18 @@ def recommend(p: DataProfile) -> Recommendation:
         reasons.append(f"dilations scale with the longest training sequence ({p.max_length} "
                        "steps); shorter ones are read over their real steps only")
     return Recommendation(model, {"validation_split": 0.0}, reasons, data)
+
+
+def _for_tokens(p: DataProfile, shape: str) -> Recommendation:
+    """Integer tokens: configs/reuters/embedding_lstm.yaml's model, its vocabulary the
+    training data's."""
+    model = {"family": "recurrent", "embedding": {"input_dim": p.tokens, "output_dim": 64},
+             "cell": "lstm", "units": 64, "bidirectional": True, "dropout": 0.3}
+    return Recommendation(model, {"epochs": 30}, [
+        f"{shape}, integer tokens up to {p.tokens - 1}: an Embedding (64 dimensions, token 0 "
+        "is padding) and a bidirectional LSTM(64) with dropout 0.3, 30 epochs: "
+        "configs/reuters/embedding_lstm.yaml, the most accurate config on the Reuters "
+        "tutorial split (docs/results/reuters.md)"])
 
 
 def describe(m: Config) -> str:
