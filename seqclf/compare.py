@@ -24,6 +24,10 @@ from seqclf.summary import RunScore, summarize
 
 FORMATS = ("table", "csv", "markdown", "json")
 IGNORED = ("name", "training.seed", "training.repeats")
+# The probability metrics of metrics.json's test scores: (key, column heading), each the
+# mean over a row's runs (absent: runs trained before seqclf computed them).
+PROBABILITY = (("log_loss", "log loss"), ("brier", "Brier"), ("roc_auc", "ROC-AUC"),
+               ("pr_auc", "PR-AUC"), ("ece", "ECE"))
 REPORT = {"markdown": "compare.md", "csv": "compare.csv", "json": "compare.json"}
 PLOT = "compare.png"
 
@@ -50,6 +54,7 @@ class Row:
     val_accuracy: float | None  # mean last-epoch validation accuracy, if every run has one
     settings: dict[str, Any] = field(default_factory=dict)  # the varied keys' values
     best: bool = False
+    probability: dict[str, float | None] = field(default_factory=dict)  # PROBABILITY means
 
     def record(self) -> dict[str, Any]:
         """The row as plain data (JSON and CSV)."""
@@ -58,6 +63,7 @@ class Row:
                 "accuracy_mean": s["accuracy"]["mean"], "accuracy_std": s["accuracy"]["std"],
                 "accuracy_values": s["accuracy"]["values"], "macro_f1": s["macro_f1_mean"],
                 "val_accuracy": self.val_accuracy, "baseline": s["baseline"],
+                **{key: self.probability.get(key) for key, _ in PROBABILITY},
                 "parameters": self.parameters,
                 "epochs": sum(s["epochs_run"]) / len(s["epochs_run"]),
                 "seconds": sum(s["seconds"]) / len(s["seconds"]), "best": self.best}
@@ -125,6 +131,17 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _probability_means(metrics: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Each PROBABILITY metric's mean over runs; None when a run lacks it (or it was
+    undefined there, like an AUC on one class)."""
+    out: dict[str, float | None] = {}
+    for key, _ in PROBABILITY:
+        values = [m.get("test", {}).get(key) for m in metrics]
+        out[key] = (None if any(not isinstance(v, (int, float)) for v in values)
+                    else float(sum(values) / len(values)))
+    return out
+
+
 def _label(path: Path, top: Path) -> str:
     """A row's name: the path below the directory given, or its own name."""
     return path.name if top.is_relative_to(path) else path.relative_to(top).as_posix()
@@ -173,7 +190,8 @@ def collect(dirs: list[str | Path]) -> Comparison:
         vals = [f.metrics.get("final", {}).get("val_accuracy") for f in found]
         rows.append(Row(name, first.config, summarize(name, [f.result for f in found]),
                         int(first.metrics["parameters"]),
-                        None if None in vals else sum(vals) / len(vals)))
+                        None if None in vals else sum(vals) / len(vals),
+                        probability=_probability_means([f.metrics for f in found])))
     if len({r.name for r in rows}) < len(rows):  # e.g. the same variant in two experiments
         for row, found in zip(rows, groups.values()):
             row.name = f"{found[0].top.name}/{row.name}"
@@ -199,8 +217,11 @@ def _value(value: Any) -> str:
 def _cells(c: Comparison) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the human-readable table (text and markdown)."""
     with_val = any(r.val_accuracy is not None for r in c.rows)
+    shown = [(key, name) for key, name in PROBABILITY
+             if any(r.probability.get(key) is not None for r in c.rows)]
     header = ["variant", *c.keys, *(["val accuracy"] if with_val else []), "test accuracy",
-              "macro-F1", "baseline", "params", "epochs", "seconds", "runs"]
+              "macro-F1", *(name for _, name in shown), "baseline", "params", "epochs",
+              "seconds", "runs"]
     body = []
     for row in c.rows:
         rec = row.record()
@@ -208,15 +229,18 @@ def _cells(c: Comparison) -> tuple[list[str], list[list[str]]]:
                                                if rec["runs"] > 1 else "")
         val = [] if not with_val else [
             "-" if row.val_accuracy is None else f"{row.val_accuracy:.4f}"]
+        probs = ["-" if rec[key] is None else f"{rec[key]:.4f}" for key, _ in shown]
         body.append([row.name, *(_value(row.settings[k]) for k in c.keys), *val, acc,
-                     f"{rec['macro_f1']:.4f}", f"{rec['baseline']:.4f}", str(rec["parameters"]),
+                     f"{rec['macro_f1']:.4f}", *probs, f"{rec['baseline']:.4f}",
+                     str(rec["parameters"]),
                      f"{rec['epochs']:g}", f"{rec['seconds']:.1f}", str(rec["runs"])])
     return header, body
 
 
 def _legend(c: Comparison, mark: str) -> str:
     return (f"{mark}: best by {c.sorted_by}; accuracy is the mean ± sample std over seeds; "
-            "seconds are per run.")
+            "probability metrics (log loss, Brier, ROC-AUC, PR-AUC, ECE) are means over "
+            "seeds; seconds are per run.")
 
 
 def render(c: Comparison, fmt: str = "table") -> str:

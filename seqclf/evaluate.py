@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from seqclf import probability
 from seqclf.data import Preprocessor, SequenceSet, read_sequences
 from seqclf.errors import SeqclfError
 from seqclf.runs import Run, open_run
@@ -32,6 +33,23 @@ class Evaluation:
         report_text: The same as text.
         unseen: Labels training never saw, with their counts (they always count as wrong).
         truncated: Sequences longer than the training padding length, cut to fit.
+        log_loss: Mean negative log probability of the true class (lower is better).
+        brier: scikit-learn's Brier score: mean squared distance between the probability
+            vector and the one-hot truth (binary: of the positive class; lower is better).
+        roc_auc: Area under the ROC curve (binary: of the second class; more classes:
+            one-vs-rest, macro); None when undefined (one class in the data).
+        pr_auc: Average precision, the area under the precision-recall curve, likewise.
+        ece: Expected calibration error: mean |accuracy - confidence| over 15 confidence
+            bins, weighted by their size (0: the probabilities mean what they say).
+        auc_classes_left_out: Classes left out of the AUC macro averages (absent from the
+            data, or every sequence's class).
+        probability_n: Sequences the probability metrics are over (those whose label
+            training knows).
+        reliability: The ECE's bins (for the reliability diagram).
+        decision: How labels were chosen: None for the most probable class, else the
+            binary threshold record (``positive_class``, ``threshold``, ...).
+        calibration: The temperature scaling fitted after training, if any, with the
+            validation ECE before and after.
     """
 
     source: str
@@ -47,6 +65,16 @@ class Evaluation:
     report_text: str
     unseen: dict[str, int] = field(default_factory=dict)
     truncated: int = 0
+    log_loss: float | None = None
+    brier: float | None = None
+    roc_auc: float | None = None
+    pr_auc: float | None = None
+    ece: float | None = None
+    auc_classes_left_out: list[str] = field(default_factory=list)
+    probability_n: int = 0
+    reliability: list[dict[str, Any]] = field(default_factory=list)
+    decision: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,13 +94,19 @@ class Evaluation:
 
 
 def score(labels: list[Any], proba: np.ndarray, prep: Preprocessor, source: str,
-          truncated: int = 0) -> Evaluation:
-    """Score class probabilities against raw labels."""
+          truncated: int = 0, decision: dict[str, Any] | None = None) -> Evaluation:
+    """Score class probabilities against raw labels.
+
+    Args:
+        decision: A binary threshold record (``threshold``; see ``runs.Run.decision``);
+            None: each sequence's label is its most probable class.
+    """
     from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
     classes = [str(c) for c in prep.classes]
     y_true = np.array([str(v) for v in labels], dtype=object)
-    y_pred = np.array(classes, dtype=object)[np.argmax(proba, axis=1)]
+    threshold = None if decision is None else decision["threshold"]
+    y_pred = np.array(classes, dtype=object)[probability.decide(proba, threshold)]
     unseen_labels = sorted(set(y_true) - set(classes))
     # Classes that neither occur nor are predicted here would only add zeros to the
     # macro average; report (and average over) the ones that do, in class order.
@@ -89,7 +123,22 @@ def score(labels: list[Any], proba: np.ndarray, prep: Preprocessor, source: str,
         report=classification_report(y_true, y_pred, output_dict=True, **report_args),
         report_text=classification_report(y_true, y_pred, digits=3, **report_args),
         unseen={k: int((y_true == k).sum()) for k in unseen_labels},
-        truncated=truncated)
+        truncated=truncated, decision=decision, **_probability_scores(y_true, proba, classes))
+
+
+def _probability_scores(y_true: np.ndarray, proba: np.ndarray, classes: list[str]
+                        ) -> dict[str, Any]:
+    """The probability metrics over the sequences whose label training knows (a label
+    it never saw has no probability column)."""
+    index = {c: i for i, c in enumerate(classes)}
+    known = np.array([v in index for v in y_true], dtype=bool)
+    if not known.any():
+        return {}
+    y = np.array([index[v] for v in y_true[known]], dtype=np.int64)
+    q = probability.quality(y, proba[known])
+    q["auc_classes_left_out"] = [classes[c] for c in q["auc_classes_left_out"]]
+    return {**q, "probability_n": int(known.sum()),
+            "reliability": probability.reliability(y, proba[known])}
 
 
 def infer(run: Run, dataset: SequenceSet, model: Any = None) -> tuple[np.ndarray, int]:
@@ -110,17 +159,17 @@ def read_data(run: Run, data: str | Path | None, require_labels: bool) -> Sequen
     """A CSV in the run's layout, or (``data`` None) the test set the run was scored on."""
     cfg = run.config.data
     if data is None:
-        from seqclf.data import file_sha256, load_splits
+        from seqclf.data import changed, load_splits
 
         if "saved_by" in run.manifest:  # SequenceClassifier.save: fitted on in-memory data
             raise SeqclfError(f"{run.path}: was saved from Python ({run.manifest['saved_by']}) "
                               "and has no test data of its own. Pass --data with a CSV.")
 
-        for path, digest in run.manifest.get("data_sha256", {}).items():
-            if Path(path).exists() and file_sha256(path) != digest:
-                raise SeqclfError(f"{path}: changed since {run.path} was trained, so its test "
-                                  "set is not the one the run was scored on. Pass --data to "
-                                  "score on a file as it is now.")
+        path = changed(run.manifest.get("data_sha256", {}), cfg.train, cfg.test)
+        if path is not None:
+            raise SeqclfError(f"{path}: changed since {run.path} was trained, so its test "
+                              "set is not the one the run was scored on. Pass --data to "
+                              "score on a file as it is now.")
         return load_splits(run.config)[1]
     return read_sequences(data, cfg, require_labels=require_labels,
                           missing_values=cfg.missing_values)

@@ -83,14 +83,55 @@ def comparison_figure(names: list[str], accuracies: list[list[float]], baselines
     return fig
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def probability_lines(ev: Any) -> list[str]:
+    """The probability-quality lines of a report: what each number says, in brief."""
+    if not ev.probability_n:
+        return []
+    binary = len(ev.labels) <= 2 and not ev.auc_classes_left_out
+    kind = "" if binary else " (one-vs-rest, macro)"
+    lines = [f"probability quality over {ev.probability_n} sequences:",
+             f"  log loss: {_number(ev.log_loss)} (mean -log p(true class); lower is better)",
+             f"  Brier score: {_number(ev.brier)} (mean squared error of the probabilities; "
+             "lower is better)",
+             f"  ROC-AUC{kind}: {_number(ev.roc_auc)} (ranking: 0.5 is chance, 1 perfect)",
+             f"  PR-AUC{kind}: {_number(ev.pr_auc)} (average precision; the positive "
+             "share is chance)",
+             f"  ECE: {_number(ev.ece)} (expected calibration error, 15 bins: 0 means a "
+             "probability p is right p of the time)"]
+    if ev.auc_classes_left_out:
+        lines.append("  AUCs leave out classes absent from the data (or on every sequence): "
+                     + ", ".join(map(str, ev.auc_classes_left_out)))
+    c = ev.calibration
+    if c:
+        lines.append(f"calibration: temperature scaling, logits x {c['temperature']:.4g} "
+                     f"(fitted on {c['validation_n']} validation sequences); validation ECE "
+                     f"{c['validation']['ece_before']:.4f} -> {c['validation']['ece_after']:.4f}"
+                     + (f", test ECE {c['test']['ece_before']:.4f} -> "
+                        f"{c['test']['ece_after']:.4f}" if c.get("test") else ""))
+    d = ev.decision
+    if d:
+        where = (f"chosen on validation by rule {d['rule']}: precision "
+                 f"{d['validation']['precision']:.4f}, recall {d['validation']['recall']:.4f}"
+                 if d.get("validation") else f"rule {d['rule']}")
+        lines.append(f"decision: {d['positive_class']!r} where its probability >= "
+                     f"{d['threshold']:.4f} ({where})")
+    return lines
+
+
 def evaluation_text(ev: Any) -> str:
-    """A plain-text evaluation summary: headline numbers, per-class report, confusion."""
+    """A plain-text evaluation summary: headline numbers, probability quality, per-class
+    report, confusion."""
     lines = [
         f"data: {ev.source} ({ev.n} sequences)",
         f"accuracy: {ev.accuracy:.4f} ({ev.correct}/{ev.n})",
         f"macro-F1: {ev.macro_f1:.4f}",
         f"majority-class baseline: {ev.baseline:.4f} (always predicting "
         f"{ev.majority_class!r}, the most frequent training label)",
+        *probability_lines(ev),
         "",
         ev.report_text.rstrip(),
         "",
@@ -98,6 +139,58 @@ def evaluation_text(ev: Any) -> str:
         confusion_text(ev.confusion, ev.labels),
     ]
     return "\n".join(lines) + "\n"
+
+
+def reliability_figure(bins: list[dict[str, Any]], title: str,
+                       before: list[dict[str, Any]] | None = None) -> Any:
+    """The reliability diagram: accuracy against mean confidence per confidence bin
+    (dots sized by how many sequences; the diagonal is perfect calibration), with the
+    share of sequences per bin below; ``before``: the bins before calibration, dashed."""
+    plt = _pyplot()
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.5, 6.5), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    for series, style, name in ((before, "--", "before calibration"), (bins, "-o", "model")):
+        used = [b for b in series or [] if b["n"]]
+        if used:
+            ax.plot([b["confidence"] for b in used], [b["accuracy"] for b in used], style,
+                    label=name, markersize=4)
+    ax.set_ylabel("accuracy in the bin")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    total = sum(b["n"] for b in bins) or 1
+    hist.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["n"] / total for b in bins],
+             width=bins[0]["high"] - bins[0]["low"] if bins else 0.05, color="tab:blue",
+             alpha=0.6)
+    hist.set_xlabel("confidence (highest class probability)")
+    hist.set_ylabel("share")
+    fig.tight_layout()
+    return fig
+
+
+def precision_recall_figure(curves: dict[str, tuple[Any, Any]], title: str,
+                            point: tuple[float, float, str] | None = None) -> Any:
+    """Precision against recall, one curve per name (binary: the positive class; more:
+    one-vs-rest per class); ``point``: (recall, precision, label) of the chosen
+    threshold."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for name, (precision, recall) in curves.items():
+        ax.step(recall, precision, where="post", label=name)
+    if point is not None:
+        ax.scatter([point[0]], [point[1]], color="black", zorder=3, label=point[2])
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8 if len(curves) > 6 else 10)
+    fig.tight_layout()
+    return fig
 
 
 def confusion_text(matrix: list[list[int]], labels: list[str]) -> str:

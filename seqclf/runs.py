@@ -31,6 +31,10 @@ METRICS = "metrics.json"
 REPORT = "classification_report.txt"
 CONFUSION_PLOT = "confusion_matrix.png"
 CURVES_PLOT = "training_curves.png"
+RELIABILITY_PLOT = "reliability.png"
+PR_PLOT = "precision_recall.png"
+# The binary decision threshold chosen at training (absent: the most probable class).
+DECISION = "decision.json"
 TENSORBOARD = "tensorboard"
 BACKUP = "backup"
 MANIFEST = "manifest.json"
@@ -126,6 +130,17 @@ class Run:
     config: Config
     preprocessor: Preprocessor
     manifest: dict[str, Any]
+
+    @property
+    def decision(self) -> dict[str, Any] | None:
+        """The run's binary decision threshold (``positive_class``, ``threshold``,
+        ``rule``, ``validation`` scores), or None: labels are the most probable class."""
+        if not (self.path / DECISION).exists():
+            return None
+        record = _read_json(self.path, DECISION)
+        if not isinstance(record.get("threshold"), (int, float)):
+            raise _damaged(self.path, DECISION, "no numeric 'threshold'")
+        return record
 
     def load_model(self) -> Any:
         """Load the saved Keras model (imports the backend)."""

@@ -21,7 +21,7 @@ from seqclf import compute, runs
 from seqclf.callbacks import history_recorder, history_rows, read_history, write_history
 from seqclf.compute import Hardware
 from seqclf.config import Config
-from seqclf.data import file_sha256
+from seqclf.data import digests
 from seqclf.errors import SeqclfError
 from seqclf.evaluate import Evaluation, score
 from seqclf.fitting import fit_model
@@ -178,7 +178,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated)
     history = read_history(run_dir / runs.HISTORY)
     epochs_run = len(history.get("loss", []))
-    _write_results(run_dir, model, evaluation, history)
+    _write_results(run_dir, model, evaluation, history, d, proba)
     sizes = {"train": len(d.train), "validation": len(d.val) if d.val else 0, "test": len(d.test)}
     metrics = {
         "test": evaluation.to_dict(), "epochs_run": epochs_run, "fit_seconds": fit_seconds,
@@ -190,7 +190,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     }
     runs.write_json(run_dir / runs.METRICS, metrics)
     seconds = time.time() - started
-    data_files = {p: file_sha256(p) for p in (cfg.data.train, cfg.data.test) if p}
+    data_files = digests(cfg.data.train, cfg.data.test)  # one per file (shards: each)
     runs.finish(run_dir, {
         "name": cfg.name, "seed": t.seed, "command": sys.argv, "data_sha256": data_files,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -205,7 +205,8 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
                        t.seed)
 
 
-def _write_results(run_dir: Path, model: Any, ev: Evaluation, history: dict[str, list]) -> None:
+def _write_results(run_dir: Path, model: Any, ev: Evaluation, history: dict[str, list],
+                   d: Prepared, proba: np.ndarray) -> None:
     from seqclf import report
 
     runs.save_model(run_dir / runs.MODEL, model)
@@ -213,3 +214,33 @@ def _write_results(run_dir: Path, model: Any, ev: Evaluation, history: dict[str,
     title = f"test accuracy {ev.accuracy:.3f} (baseline {ev.baseline:.3f})"
     runs.save_figure(run_dir / runs.CONFUSION_PLOT, report.confusion_figure(ev.confusion, ev.labels, title))
     runs.save_figure(run_dir / runs.CURVES_PLOT, report.curves_figure(history, ev.baseline))
+    if ev.probability_n:
+        before = None
+        if ev.calibration and ev.calibration.get("test"):
+            before = ev.calibration["test"]["reliability_before"]
+        ece = "-" if ev.ece is None else f"{ev.ece:.3f}"
+        runs.save_figure(run_dir / runs.RELIABILITY_PLOT, report.reliability_figure(
+            ev.reliability, f"reliability on the test set (ECE {ece})", before))
+    _write_pr_plot(run_dir, ev, d, proba)
+
+
+def _write_pr_plot(run_dir: Path, ev: Evaluation, d: Prepared, proba: np.ndarray) -> None:
+    """precision_recall.png: the test set's curves, with the chosen threshold's point."""
+    from seqclf import report
+    from seqclf.probability import pr_curves, threshold_scores
+
+    classes = [str(c) for c in d.prep.classes]
+    index = {c: i for i, c in enumerate(classes)}
+    labels = [str(v) for v in d.test.labels]
+    known = np.array([v in index for v in labels], dtype=bool)
+    y = np.array([index[v] for v in labels if v in index], dtype=np.int64)
+    curves = pr_curves(y, proba[known], classes)
+    if not curves:
+        return
+    point = None
+    if ev.decision is not None and len(classes) == 2:
+        s = threshold_scores((y == 1).astype(np.int64), proba[known][:, 1], ev.decision["threshold"])
+        point = (s["recall"], s["precision"], f"threshold {ev.decision['threshold']:.3f}")
+    kind = "" if len(classes) == 2 else " (one-vs-rest)"
+    runs.save_figure(run_dir / runs.PR_PLOT, report.precision_recall_figure(
+        curves, f"precision-recall on the test set{kind}", point))

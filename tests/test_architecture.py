@@ -18,7 +18,7 @@ PACKAGE = ROOT / "seqclf"
 
 # Bottom to top: a module may import modules of its own layer or of lower ones.
 LAYERS = [
-    {"errors", "sections", "progress", "report", "outputs", "summary"},
+    {"errors", "sections", "progress", "report", "outputs", "summary", "probability"},
     {"backend"},
     {"models"},  # the family plugins and their Keras layers (seqclf/models/)
     {"config"},

@@ -80,7 +80,8 @@ def test_table_format(experiment_dir):
     text = render(collect([experiment_dir]), "table")
     lines = text.splitlines()
     assert lines[0].split() == ["variant", "model.units", "val", "accuracy", "test", "accuracy",
-                                "macro-F1", "baseline", "params", "epochs", "seconds", "runs"]
+                                "macro-F1", "log", "loss", "Brier", "ROC-AUC", "PR-AUC", "ECE",
+                                "baseline", "params", "epochs", "seconds", "runs"]
     assert lines[1].split()[:6] == ["*", "large", "16", "0.8500", "0.8500", "±"]
     assert lines[2].split()[:5] == ["small", "8", "0.5500", "0.6000", "±"]
     assert lines[3].startswith("*: best by validation accuracy")
@@ -89,10 +90,31 @@ def test_table_format(experiment_dir):
 def test_markdown_format(experiment_dir):
     lines = render(collect([experiment_dir]), "markdown").splitlines()
     assert lines[0].startswith("| variant | model.units | val accuracy | test accuracy |")
-    assert lines[1] == "|" + "---|" * 10
+    assert lines[1] == "|" + "---|" * 15
     assert lines[2].startswith("| **large** | 16 | 0.8500 | 0.8500 ± 0.0707 |")
     assert lines[3].startswith("| small | 8 |")
     assert lines[-1].startswith("bold: best by validation accuracy")
+
+
+def test_probability_columns_are_means_over_seeds(experiment_dir):
+    values = {}
+    for seed, (loss, ece) in enumerate(((0.4, 0.1), (0.6, 0.2))):
+        path = experiment_dir / "small" / f"seed-{seed}" / "metrics.json"
+        metrics = json.loads(path.read_text())
+        metrics["test"].update(log_loss=loss, ece=ece)
+        if seed == 1:
+            del metrics["test"]["brier"]  # a run scored before seqclf had the Brier score
+        path.write_text(json.dumps(metrics))
+        values[seed] = metrics["test"]
+    small = next(r for r in collect([experiment_dir]).rows if r.name == "small").record()
+    assert small["log_loss"] == pytest.approx(0.5) and small["ece"] == pytest.approx(0.15)
+    assert small["brier"] is None
+    assert small["roc_auc"] == pytest.approx((values[0]["roc_auc"] + values[1]["roc_auc"]) / 2)
+    table = [[cell.strip() for cell in line.split("|")]
+             for line in render(collect([experiment_dir]), "markdown").splitlines()[:4]]
+    row = next(r for r in table if len(r) > 1 and r[1] == "small")
+    assert row[table[0].index("Brier")] == "-"
+    assert row[table[0].index("log loss")] == "0.5000"
 
 
 def test_csv_format(experiment_dir):
