@@ -10,7 +10,6 @@ those lists in step with the installed Keras.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
-                      ValidationError, field_serializer, field_validator, model_validator)
+                      ValidationError, field_validator, model_validator)
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
@@ -61,23 +60,6 @@ class ReduceLROnPlateauConfig(Section):
     min_delta: float = Field(0.0001, ge=0.0)
     cooldown: int = Field(0, ge=0)
     min_lr: float = Field(0.0001, ge=0.0)
-
-
-class Shards(str):
-    """A list of data files (``data.train: [a.parquet, b.parquet]``), held as a ``str``
-    (the list's JSON text) so that code taking a data path as one string (messages, the
-    run manifest's digests) works unchanged; ``paths`` is the list. A config writes it
-    back as a YAML list."""
-
-    paths: tuple[str, ...]
-
-    def __new__(cls, paths: list[str] | tuple[str, ...]) -> "Shards":
-        self = super().__new__(cls, json.dumps(list(paths)))
-        self.paths = tuple(paths)
-        return self
-
-    def __getnewargs__(self) -> tuple[list[str]]:  # copy and pickle rebuild it from the list
-        return (list(self.paths),)
 
 
 DATA_PATH = ("a file (relative paths: to the config file; .csv, .csv.gz/.bz2/.xz/.zst, "
@@ -124,27 +106,15 @@ class DataConfig(Section):
                                          "test is null")
     stratify: bool = Field(True, description="split by label (test and validation splits)")
 
-    @field_validator("train", "test", mode="before")
-    @classmethod
-    def _shards_as_list(cls, value: Any) -> Any:
-        return list(value.paths) if isinstance(value, Shards) else value
-
     @field_validator("train", "test")
     @classmethod
-    def _data_path(cls, value: str | list[str] | None) -> str | None:
-        if isinstance(value, list):
-            if not value or any(not p.strip() for p in value) or len(set(value)) < len(value):
-                raise PydanticCustomError("constraint", "a path, a glob or a non-empty list "
-                                          "of distinct paths")
-            return Shards(value)
-        if value is not None and not value.strip():
+    def _data_path(cls, value: str | list[str] | None) -> str | list[str] | None:
+        paths = value if isinstance(value, list) else [] if value is None else [value]
+        if (isinstance(value, list) and not value) or any(not p.strip() for p in paths) \
+                or len(set(paths)) < len(paths):
             raise PydanticCustomError("constraint", "a path, a glob or a non-empty list of "
                                       "distinct paths")
         return value
-
-    @field_serializer("train", "test")
-    def _shards_out(self, value: str | None) -> str | list[str] | None:
-        return list(value.paths) if isinstance(value, Shards) else value
 
     @field_validator("classes")
     @classmethod

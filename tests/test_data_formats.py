@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from conftest import long_frame, wide_frame, write_config, write_text
 from seqclf.config import load_config, validate_config
-from seqclf.data import file_sha256, load_splits, read_sequences, reader_for
+from seqclf.data import changed, digests, file_sha256, load_splits, read_sequences, reader_for
 from seqclf.errors import SeqclfError
 
 
@@ -300,14 +300,22 @@ def test_config_takes_a_list_or_a_glob_relative_to_its_folder(tmp_path):
         "train": ["d/train-0.npz", "d/train-1.npz", "d/train-[23].npz"],
         "test": "d/test.csv.*", "format": "long"}})
     cfg = load_config(path)
-    assert cfg.data.train.paths[0] == str(tmp_path / "d" / "train-0.npz")
+    assert cfg.data.train[0] == str(tmp_path / "d" / "train-0.npz")
     assert "- " + str(tmp_path / "d" / "train-0.npz") in cfg.to_yaml()  # written back as a list
     train, test = load_splits(cfg)
     assert train.ids == ids and len(test) == 8
     before = file_sha256(cfg.data.train)
     assert before == file_sha256(cfg.data.train) and len(before) == 64
+    recorded = digests(cfg.data.train)  # what a run's manifest keeps: one per shard
+    assert sorted(recorded) == [str(tmp_path / "d" / f"train-{n}.npz") for n in range(4)]
+    assert changed(recorded, cfg.data.train) is None
     write(tmp_path / "d" / "train-3.npz", frame[frame["id"].isin(ids[30:39])])
     assert file_sha256(cfg.data.train) != before
+    assert changed(recorded, cfg.data.train) == str(tmp_path / "d" / "train-3.npz")
+    write(tmp_path / "d" / "train-4.npz", frame[frame["id"].isin(ids[39:])])
+    recorded = digests(cfg.data.train)
+    assert changed(recorded, str(tmp_path / "d" / "train-*.npz")) == str(
+        tmp_path / "d" / "train-4.npz")  # a glob that now matches a new shard
     for bad in ([], ["a.csv", "a.csv"]):
         with pytest.raises(SeqclfError, match=r"data\.train must be a path, a glob or a "
                                               "non-empty list of distinct paths"):

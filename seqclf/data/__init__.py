@@ -25,12 +25,13 @@ from seqclf.data.memory import from_arrays, from_frame
 from seqclf.data.preprocess import MASK_VALUE, Preprocessor, z_normalise
 from seqclf.data.readers import Reader, read_sequences, read_table, reader_for, register
 from seqclf.data.sets import SequenceSet, check_same_features
-from seqclf.data.sources import file_sha256
+from seqclf.data.sources import changed, digests, file_sha256
 from seqclf.data.splits import load_splits, split
 from seqclf.data.table import Table
 
 __all__ = [
-    "MASK_VALUE", "Preprocessor", "Reader", "SequenceSet", "Table", "check_same_features",
-    "file_sha256", "from_arrays", "from_frame", "load_splits", "read_sequences", "read_table",
-    "reader_for", "register", "split", "z_normalise",
+    "MASK_VALUE", "Preprocessor", "Reader", "SequenceSet", "Table", "changed",
+    "check_same_features", "digests", "file_sha256", "from_arrays", "from_frame",
+    "load_splits", "read_sequences", "read_table", "reader_for", "register", "split",
+    "z_normalise",
 ]

@@ -12,7 +12,6 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from seqclf.config import Shards
 from seqclf.errors import SeqclfError
 
 PATTERN_CHARS = "*?["
@@ -24,8 +23,7 @@ def data_files(spec: Any) -> list[Path]:
     Raises:
         SeqclfError: A pattern that matches no file; a file named twice.
     """
-    entries = list(spec.paths) if isinstance(spec, Shards) else (
-        list(spec) if isinstance(spec, (list, tuple)) else [spec])
+    entries = list(spec) if isinstance(spec, (list, tuple)) else [spec]
     files: list[Path] = []
     for entry in entries:
         files += _expand(str(entry))
@@ -55,8 +53,8 @@ def _expand(entry: str) -> list[Path]:
 
 def describe(spec: Any) -> str:
     """What messages call a data path: the file, the pattern, or the list."""
-    if isinstance(spec, Shards) or isinstance(spec, (list, tuple)):
-        paths = [str(p) for p in (spec.paths if isinstance(spec, Shards) else spec)]
+    if isinstance(spec, (list, tuple)):
+        paths = [str(p) for p in spec]
         if len(paths) == 1:
             return paths[0]
         return ", ".join(paths[:3]) + (f", ... ({len(paths)} files)" if len(paths) > 3 else "")
@@ -64,13 +62,33 @@ def describe(spec: Any) -> str:
 
 
 def file_sha256(path: Any) -> str:
-    """The sha256 of a file, recorded in run manifests; of several (a pattern or a list of
-    shards), the sha256 of their names and digests, in reading order."""
+    """The sha256 of a file; of several (a pattern or a list of shards), the sha256 of
+    their names and digests, in reading order."""
     files = data_files(path)
-    if len(files) == 1 and not isinstance(path, (Shards, list, tuple)) and not is_pattern(str(path)):
+    if len(files) == 1 and not isinstance(path, (list, tuple)) and not is_pattern(str(path)):
         return _sha256(files[0])
     lines = "".join(f"{_sha256(f)}  {f}\n" for f in files)
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
+def digests(*specs: Any) -> dict[str, str]:
+    """Each file the data paths ``specs`` name (None: none) -> its sha256: what a run's
+    manifest records, and what ``changed`` compares with."""
+    return {str(f): _sha256(f) for spec in specs if spec for f in data_files(spec)}
+
+
+def changed(recorded: dict[str, str], *specs: Any) -> str | None:
+    """The first file the data paths ``specs`` name that differs from its ``recorded``
+    digest or is not among them (a glob may match a new shard), or None. Files that are
+    gone are left to the reader's own message."""
+    try:
+        now = digests(*specs)
+    except (SeqclfError, OSError):
+        return None
+    for path, digest in now.items():
+        if recorded.get(path) != digest:
+            return path
+    return None
 
 
 def _sha256(path: Path) -> str:
