@@ -125,6 +125,12 @@ def init(
     step_column: Annotated[Optional[str], typer.Option(
         help="Column of the steps, long layout (default: guessed from names like step, t, "
              "time).", show_default=False)] = None,
+    tokens: Annotated[bool, typer.Option(
+        "--tokens", help="The one value column holds integer tokens (words, event codes; 0 "
+        "is padding): recommend an embedding and a recurrent network.")] = False,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="A data key to read the data with and write into the config, e.g. "
+        "--set data.missing_values=ffill (repeatable).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
 ) -> None:
     """Write a config for TRAIN, with a model chosen from the data.
@@ -137,11 +143,21 @@ def init(
     """
     import shlex
 
+    from seqclf.config import parse_override
     from seqclf.init import init as init_config
     from seqclf.outputs import describe, is_stdout
 
+    data = {}
+    for item in set_ or []:
+        key, value = parse_override(item)
+        if not key.startswith("data.") or key.count(".") != 1:
+            raise SeqclfError(f"--set {item}: seqclf init takes data keys only (e.g. "
+                              "data.missing_values=ffill); set model and training keys in "
+                              "the config it writes.")
+        data[key.removeprefix("data.")] = value
     result = init_config(train, test, output=output, force=force, label_column=label_column,
-                         id_column=id_column, step_column=step_column, format=format_)
+                         id_column=id_column, step_column=step_column, format=format_,
+                         tokens=tokens, data=data)
     say = functools.partial(typer.echo, err=is_stdout(output))  # stdout holds the config
     for line in result.summary:
         say(f"found: {line}")

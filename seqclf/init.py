@@ -247,12 +247,14 @@ def _guess_format(path: Path, frame: Any, label: str, ids: str | None, step: str
 def init(train: str | os.PathLike, test: str | os.PathLike | None = None, *,
          output: str | os.PathLike, force: bool = False, label_column: str | None = None,
          id_column: str | None = None, step_column: str | None = None,
-         format: str | None = None) -> InitResult:
+         format: str | None = None, tokens: bool = False,
+         data: dict[str, Any] | None = None) -> InitResult:
     """Write a commented config for ``train`` (and ``test``) to ``output``.
 
     The layout and columns are guessed (``inspect_csv``; the keyword arguments replace
-    guesses), the data read as ``seqclf train`` reads it, the model chosen by
-    ``seqclf.models.auto.recommend``. The text is validated as ``load_config`` would read
+    guesses), the data read as ``seqclf train`` reads it (with ``data``'s keys, e.g.
+    ``{"missing_values": "ffill"}``, which the config then holds too), the model chosen by
+    ``seqclf.models.auto.recommend`` (``tokens``: the values are integer tokens). The text is validated as ``load_config`` would read
     it at ``output``, then written by ``seqclf.outputs``' rules (atomically to a file; ``-``
     is standard output, a FIFO is written in place; data paths are then absolute).
 
@@ -268,9 +270,14 @@ def init(train: str | os.PathLike, test: str | os.PathLike | None = None, *,
     in_folder = _check_output(output, force)
     found = inspect_csv(train, label_column=label_column, id_column=id_column,
                         step_column=step_column, format=format)
-    raw_data = found.data_config()
-    data = validate_config({"data": raw_data}, where="seqclf init").data
-    train_set = read_sequences(train, data)
+    extra = dict(data or {})
+    for key in ("train", "test", "format", "label_column", "id_column", "step_column"):
+        if key in extra:
+            raise SeqclfError(f"seqclf init: --set data.{key} is not for init: pass it as "
+                              "the argument or option of the same name.")
+    data = validate_config({"data": {**found.data_config(), **extra}},
+                           where="seqclf init --set").data
+    train_set = read_sequences(train, data, missing_values=data.missing_values)
     summary = train_set.summary()
     counts: dict[str, int] = summary["classes"]
     if len(counts) < 2:
@@ -284,25 +291,46 @@ def init(train: str | os.PathLike, test: str | os.PathLike | None = None, *,
                           "NAME.")
     test_summary = None
     if test is not None:
-        test_set = read_sequences(test, data)
+        test_set = read_sequences(test, data, missing_values=data.missing_values)
         check_same_features(train_set, test_set)
         test_summary = test_set.summary()
     else:
         _check_split(train, counts, DEFAULTS.test_split)
-    profile = DataProfile(sequences=n, classes=len(counts),
-                          min_length=summary["length"]["min"],
-                          max_length=summary["length"]["max"],
-                          channels=summary["channels"], smallest_class=min(counts.values()))
+    profile = DataProfile.of(train_set.sequences, train_set.labels, tokens=tokens)
+    if tokens and profile.channels != 1:
+        raise SeqclfError(f"{train}: --tokens needs one token column per step; the data has "
+                          f"{profile.channels} ({_names(found.feature_columns)}).")
     rec = recommend(profile)
     lines = _summary(found, summary, test, test_summary)
+    if not tokens and _looks_like_tokens(train_set.sequences):
+        lines.append("the values are whole numbers >= 0 with many distinct ones: if they are "
+                     "tokens (words, event codes) rather than measurements, run again with "
+                     "--tokens.")
     folder = output.parent if in_folder else None  # else (stdout, a pipe): absolute paths
     text = render(found, lines, rec, _relative(train, folder),
-                  None if test is None else _relative(test, folder))
+                  None if test is None else _relative(test, folder), extra)
     _validate(text, output)
     _check_output(output, force)  # once more: another process may have written it
     write_text(output, text)
     return InitResult(output=output, text=text, inspection=found, profile=profile,
                       recommendation=rec, summary=lines)
+
+
+# Integer values with at least this many distinct ones look like tokens (a hint only: an
+# integer sensor reading looks the same, so init never decides it).
+TOKEN_HINT_DISTINCT = 50
+
+
+def _looks_like_tokens(sequences: list[Any]) -> bool:
+    """One channel of whole numbers >= 0 with many distinct values."""
+    import numpy as np
+
+    if not sequences or sequences[0].shape[1] != 1:
+        return False
+    values = np.concatenate([s[:, 0] for s in sequences])
+    values = values[~np.isnan(values)]
+    return (len(values) > 0 and bool(np.all(values >= 0)) and bool(np.all(values == np.round(values)))
+            and len(np.unique(values)) >= TOKEN_HINT_DISTINCT)
 
 
 def _check_output(output: Path, force: bool) -> bool:
@@ -378,8 +406,9 @@ def _shape(summary: dict[str, Any]) -> str:
 
 
 def render(found: Inspection, summary: list[str], rec: Recommendation, train: str,
-           test: str | None) -> str:
-    """The config file's text: a header, then data, model and training sections."""
+           test: str | None, extra: dict[str, Any] | None = None) -> str:
+    """The config file's text: a header, then data (with ``extra`` data keys), model and
+    training sections."""
     out = ["# seqclf config written by `seqclf init` from the data; edit it freely.",
            "# Only what differs from the defaults is here: `seqclf check THIS_FILE` "
            "prints every key.",
@@ -387,7 +416,7 @@ def render(found: Inspection, summary: list[str], rec: Recommendation, train: st
     for line in summary:
         out += _comment(line)
     out.append("")
-    data = {**found.data_config(train, test), **rec.data}
+    data = {**found.data_config(train, test), **(extra or {}), **rec.data}
     notes = {"format": "one row per step" if found.format == "long" else "",
              "step_column": "null: each id's rows in file order"
              if found.format == "long" and found.step_column is None else ""}

@@ -213,6 +213,65 @@ def test_bad_overrides(tmp_path, args, fragment):
     assert fragment in one_line_error(invoke(train, "-o", tmp_path / "c.yaml", *args))
 
 
+def test_set_reads_with_data_keys_and_writes_them(tmp_path):
+    frame = long_frame(20, seed=3, shuffle_rows=False)
+    frame.loc[3, "x"] = None  # an empty cell inside a sequence
+    train = write_csv(tmp_path / "train.csv", frame)
+    error = one_line_error(invoke(train, "-o", tmp_path / "c.yaml"))
+    assert "empty cell. Fill it, or set data.missing_values to 'zero' or 'ffill'." in error
+    result = invoke(train, "-o", tmp_path / "c.yaml", "--set", "data.missing_values=ffill",
+                    "--set", "data.scaling=standard")
+    assert result.exit_code == 0, result.output
+    data = written(tmp_path / "c.yaml")["data"]
+    assert data["missing_values"] == "ffill" and data["scaling"] == "standard"
+    assert load_config(tmp_path / "c.yaml").data.missing_values == "ffill"
+
+
+@pytest.mark.parametrize("item, fragment", [
+    ("model.units=4", "--set model.units=4: seqclf init takes data keys only"),
+    ("data.format=long", "--set data.format is not for init: pass it as the argument or "
+                         "option of the same name."),
+    ("data.missing_values=maybe", "seqclf init --set: data.missing_values must be one of: "
+                                  "'error', 'zero', 'ffill'"),
+])
+def test_set_refuses_other_keys_and_bad_values(tmp_path, item, fragment):
+    train = write_csv(tmp_path / "train.csv", long_frame(10, seed=8))
+    assert fragment in one_line_error(invoke(train, "-o", tmp_path / "c.yaml", "--set", item))
+
+
+def token_frame(n: int, vocabulary: int) -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        for j, token in enumerate(rng.integers(1, vocabulary, size=6)):
+            rows.append({"id": i, "step": j, "word": int(token), "label": i % 2})
+    return pd.DataFrame(rows)
+
+
+def test_tokens_get_an_embedding_and_integer_data_a_hint(tmp_path, profiles):
+    train = write_csv(tmp_path / "train.csv", token_frame(40, vocabulary=200))
+    result = invoke(train, "-o", tmp_path / "c.yaml")
+    assert result.exit_code == 0, result.output
+    assert "if they are tokens (words, event codes) rather than measurements, run again " \
+           "with --tokens." in result.output
+    assert profiles[-1].tokens is None
+    result = invoke(train, "-o", tmp_path / "t.yaml", "--tokens")
+    assert result.exit_code == 0, result.output
+    assert "--tokens" not in result.output
+    model = written(tmp_path / "t.yaml")["model"]
+    vocabulary = profiles[-1].tokens
+    assert model["family"] == "recurrent" and model["embedding"]["input_dim"] == vocabulary
+    assert vocabulary == 1 + int(token_frame(40, vocabulary=200)["word"].max())
+    assert load_config(tmp_path / "t.yaml").model.embedding.input_dim == vocabulary
+    # measurements do not get the hint; several channels cannot be tokens
+    plain = write_csv(tmp_path / "plain.csv", long_frame(20, seed=1))
+    assert "--tokens" not in invoke(plain, "-o", tmp_path / "p.yaml").output
+    assert "--tokens needs one token column per step; the data has 2 (x, y)." in \
+        one_line_error(invoke(plain, "-o", tmp_path / "q.yaml", "--tokens"))
+
+
 def test_ambiguous_and_inconsistent_columns(tmp_path):
     frame = long_frame(10, seed=9)
     both = write_csv(tmp_path / "both.csv", frame.assign(category=frame["label"]))
