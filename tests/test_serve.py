@@ -730,7 +730,7 @@ def test_a_real_server_batches_refuses_1000_bad_bodies_and_stops_cleanly(served,
         assert proc.poll() is None
     finally:
         output = stop_server(proc, log)
-    assert f"serving {served[0]} (keras engine" in output
+    assert f"serving {served[0]} (keras engine) on {url} with 1 worker" in output
 
 
 @pytest.mark.slow
@@ -778,6 +778,13 @@ def test_the_onnx_engine_gives_the_same_answers(served, client, tmp_path):
     assert meta["engine"] == "onnx" and meta["versions"]["onnxruntime"]
     assert meta["run"] == str(run_dir) and meta["served"] == str(tmp_path / "onnx")
     assert bad.status_code == 422 and "sequence 0, step 0" in bad.json()["detail"]
+    # serving an export never imports TensorFlow or Keras (a fresh process)
+    code = ("import sys; from seqclf.serving.engine import load; from seqclf.serving.settings "
+            f"import Settings; load(Settings(target={str(tmp_path / 'onnx')!r}, engine='onnx'));"
+            " print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
     # the export names its run; another run with other preprocessing is refused
     other = json.loads((tmp_path / "onnx" / "preprocessing.json").read_text())
     other["preprocessing"]["center"] = [0.0, 0.0]

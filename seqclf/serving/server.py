@@ -48,9 +48,10 @@ def serve(settings: Settings, announce: Callable[[str], Any] = print) -> None:
         served = inspect(settings).path  # each worker loads the model itself
         os.environ[SETTINGS_ENV] = settings.to_json()
         app = "seqclf.serving.server:from_environment"
-    announce(f"serving {settings.target} ({settings.engine} engine, run {served}) on {where}"
-             f" with {settings.workers} worker{'s' if settings.workers > 1 else ''}; "
-             f"docs at {where}/docs")
+    of_run = f", run {served}" if settings.engine == "onnx" else ""
+    announce(f"serving {settings.target} ({settings.engine} engine{of_run}) on {where} with "
+             f"{settings.workers} worker{'s' if settings.workers > 1 else ''}; docs at "
+             f"{where}/docs")
     uvicorn.run(app, host=settings.host, port=settings.port, workers=settings.workers,
                 factory=settings.workers > 1, log_level="info", timeout_graceful_shutdown=10)
 
