@@ -306,6 +306,9 @@ def predict(
     output: Annotated[Optional[Path], typer.Option(
         help="CSV file to write (default, or -: standard output). A FIFO, a device or "
              "/dev/stdout is written in place; a symlink is written through.")] = None,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Two classes: predict the second where its probability is at least this "
+             "(default: the run's training.threshold).", show_default=False)] = None,
 ) -> None:
     """Predict each sequence of a CSV: its id, the predicted label, and each class probability."""
     from seqclf.evaluate import predict as predict_run
@@ -313,7 +316,7 @@ def predict(
 
     if output is not None:
         check_writable(output)  # before the model runs
-    frame, truncated = predict_run(run_dir, data)
+    frame, truncated = predict_run(run_dir, data, threshold)
     if truncated:
         _warn([f"{data}: {truncated} sequences were longer than the training padding length "
                "and were truncated."])

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
-                      ValidationError, field_validator, model_validator)
+                      ValidationError, field_serializer, field_validator, model_validator)
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
@@ -195,6 +195,26 @@ class OptimizerConfig(Section):
 
 
 
+class ThresholdTarget(Section):
+    """A binary decision threshold by its target on the validation data: ``precision:
+    q`` (the lowest threshold reaching precision q: the most recall at it) or ``recall:
+    q`` (the highest threshold reaching recall q: the most precision at it)."""
+
+    precision: float | None = Field(None, gt=0.0, le=1.0, description="the precision to reach")
+    recall: float | None = Field(None, gt=0.0, le=1.0, description="the recall to reach")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "ThresholdTarget":
+        if (self.precision is None) == (self.recall is None):
+            raise PydanticCustomError("constraint", "a mapping with exactly one of precision "
+                                      "or recall")
+        return self
+
+    def rule(self) -> dict[str, float]:
+        """``{"precision": q}`` or ``{"recall": q}``."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class TrainingConfig(Section):
     """How the model is fitted."""
 
@@ -211,8 +231,30 @@ class TrainingConfig(Section):
     reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = Field(
         None, description="keras.callbacks.ReduceLROnPlateau: monitor, factor, patience, "
                           "min_delta, cooldown, min_lr")
-    class_weight: Literal["none", "balanced"] = Field(
-        "none", description="none or balanced (weights inverse to class frequency)")
+    # A mapping {label: weight} weighs each training sequence of that label (labels
+    # match as text; labels left out weigh 1). Closed-form minirocket passes the weights
+    # to its ridge/logistic fit as sample weights.
+    class_weight: Union[Literal["none", "balanced"], dict[str, float]] = Field(
+        "none", description="none, balanced (weights inverse to class frequency) or a "
+                            "mapping {label: weight} (labels left out weigh 1)")
+    loss: Literal["crossentropy", "focal"] = Field(
+        "crossentropy", description="crossentropy, or focal (keras.losses."
+                                    "CategoricalFocalCrossentropy: down-weights easy examples)")
+    focal_gamma: float = Field(
+        2.0, ge=0.0, description="the focal loss's gamma (0: crossentropy x its alpha, 0.25)")
+    sampling: Literal["none", "oversample"] = Field(
+        "none", description="none, or oversample (every class drawn as often as the largest, "
+                            "with replacement: balanced batches)")
+    # Temperature scaling (Guo et al., 2017): one number multiplying the logits, fitted
+    # on the validation split after training and folded into the last Dense layer, so
+    # the saved model (predict, the estimator, export) gives calibrated probabilities.
+    calibration: Literal["none", "temperature"] = Field(
+        "none", description="none, or temperature (temperature scaling fitted on the "
+                            "validation split after training; needs a validation_split)")
+    threshold: Union[float, Literal["f1"], ThresholdTarget] = Field(
+        0.5, description="two classes: the second class is predicted where its probability "
+                         "is at least this: a number, f1 (the best F1 on validation), "
+                         "{precision: q} or {recall: q} (chosen on validation)")
     # Window slicing (Le Guennec et al., 2016): in training, every batch sees each numeric
     # sequence cut to a random window of this share of its real steps (evaluation and
     # prediction see whole sequences). Small sets of long series are overfitted within a
@@ -247,6 +289,59 @@ class TrainingConfig(Section):
         "auto", description="TensorFlow's threads per operation: auto (1 on a CPU-only machine of"
                             " at most 2 cores), an integer, or null (TensorFlow's default)")
 
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _check_class_weight(cls, value: Any) -> Any:
+        wanted = "one of: 'none', 'balanced', or a non-empty mapping {label: weight > 0}"
+        if not isinstance(value, Mapping):
+            if value not in ("none", "balanced"):
+                raise PydanticCustomError("constraint", wanted)
+            return value
+        ok = value and all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0
+                           and w != float("inf") for w in value.values())
+        if not ok or any(isinstance(k, (bool, float)) or k is None for k in value):
+            raise PydanticCustomError("constraint", wanted)
+        return {str(k): float(w) for k, w in value.items()}
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _check_threshold(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not 0 < value < 1:
+                raise PydanticCustomError("constraint", "a number between 0 and 1 (exclusive), "
+                                          "'f1', {precision: q} or {recall: q}")
+            return float(value)
+        if isinstance(value, Mapping):
+            q = next(iter(value.values()), None)
+            if not (len(value) == 1 and set(value) <= {"precision", "recall"}
+                    and isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q <= 1):
+                raise PydanticCustomError("constraint", "{precision: q} or {recall: q} with "
+                                          "one q in (0, 1]")
+            return ThresholdTarget(**{k: float(v) for k, v in value.items()})
+        if not (value == "f1" or isinstance(value, ThresholdTarget)):
+            raise PydanticCustomError("constraint", "a number between 0 and 1 (exclusive), "
+                                      "'f1', {precision: q} or {recall: q}")
+        return value
+
+    @field_serializer("threshold")
+    def _threshold_as_written(self, value: Any) -> Any:
+        return value.rule() if isinstance(value, ThresholdTarget) else value
+
+    def threshold_rule(self) -> Any:
+        """The threshold as ``probability.choose_threshold`` takes it."""
+        t = self.threshold
+        return t.rule() if isinstance(t, ThresholdTarget) else t
+
+    def chooses_threshold(self) -> bool:
+        """Whether the threshold is chosen on validation data (f1 or a target)."""
+        return not isinstance(self.threshold, float)
+
+    def imbalance(self) -> dict[str, Any]:
+        """What the run did about class imbalance (the manifest records it)."""
+        return {"class_weight": self.class_weight, "loss": self.loss,
+                **({"focal_gamma": self.focal_gamma} if self.loss == "focal" else {}),
+                "sampling": self.sampling}
+
     @field_validator("jit_compile", mode="before")
     @classmethod
     def _check_jit(cls, value: Any) -> Any:
@@ -267,6 +362,24 @@ class TrainingConfig(Section):
         if not (is_int(value) or value == "auto"):
             raise PydanticCustomError("constraint", "an integer >= 1 or 'auto'")
         return value
+
+    @model_validator(mode="after")
+    def _check_decisions(self) -> "TrainingConfig":
+        if self.validation_split == 0:
+            if self.calibration != "none":
+                raise invalid("calibration", "'none' when training.validation_split is 0 (it "
+                               "is fitted on the validation split: set one)", self.calibration)
+            if self.chooses_threshold():
+                raise invalid("threshold", "a number when training.validation_split is 0 "
+                               "(f1 and targets are chosen on the validation split: set one)",
+                               self.threshold_rule())
+        if self.loss == "focal" and self.distribute == "multi_worker":
+            raise invalid("loss", "'crossentropy' when training.distribute is 'multi_worker' "
+                           "(seqclf's multi-worker loop computes crossentropy)", self.loss)
+        if self.sampling != "none" and self.class_weight != "none":
+            raise invalid("sampling", "'none' when training.class_weight is set (oversampling "
+                           "already balances the classes)", self.sampling)
+        return self
 
     @model_validator(mode="after")
     def _check_steps_per_execution_fits(self) -> "TrainingConfig":

@@ -10,7 +10,7 @@ import numpy as np
 
 from seqclf import probability
 from seqclf.data import Preprocessor, SequenceSet, read_sequences
-from seqclf.errors import SeqclfError
+from seqclf.errors import SeqclfError, must_be
 from seqclf.runs import Run, open_run
 
 
@@ -185,11 +185,40 @@ def evaluate(run_dir: str | Path, data: str | Path | None = None) -> Evaluation:
     run = open_run(run_dir)
     dataset = read_data(run, data, require_labels=True)
     proba, truncated = infer(run, dataset)
-    return score(dataset.labels, proba, run.preprocessor, dataset.source, truncated)
+    ev = score(dataset.labels, proba, run.preprocessor, dataset.source, truncated,
+               run.decision)
+    calibration = run.manifest.get("calibration")
+    ev.calibration = ({k: v for k, v in calibration.items() if k != "test"}
+                      if isinstance(calibration, dict) else None)
+    return ev
 
 
-def predict(run_dir: str | Path, data: str | Path) -> tuple[Any, int]:
+def decision_for(run: Run, threshold: float | None) -> dict[str, Any] | None:
+    """How ``run`` labels sequences: its saved threshold, or ``threshold`` instead.
+
+    Raises:
+        SeqclfError: ``threshold`` outside (0, 1), or given for a run of more classes.
+    """
+    if threshold is None:
+        return run.decision
+    classes = run.preprocessor.classes
+    if len(classes) != 2:
+        raise must_be("seqclf predict", "--threshold", f"left out for a run of {len(classes)} "
+                      "classes (a threshold decides between two)", threshold)
+    if not 0 < threshold < 1:
+        raise must_be("seqclf predict", "--threshold", "between 0 and 1 (exclusive)", threshold)
+    return {"positive_class": classes[1], "negative_class": classes[0],
+            "threshold": float(threshold), "rule": "--threshold"}
+
+
+def predict(run_dir: str | Path, data: str | Path, threshold: float | None = None
+            ) -> tuple[Any, int]:
     """Predict every sequence of a CSV (labels are not needed).
+
+    Args:
+        threshold: Two classes: predict the second where its probability is at least
+            this, instead of the run's own decision (its ``training.threshold``, else
+            the most probable class).
 
     Returns:
         (a DataFrame with columns id, predicted, and prob_<class> per class; the number
@@ -198,11 +227,12 @@ def predict(run_dir: str | Path, data: str | Path) -> tuple[Any, int]:
     import pandas as pd
 
     run = open_run(run_dir)
+    decision = decision_for(run, threshold)
     dataset = read_data(run, data, require_labels=False)
     proba, truncated = infer(run, dataset)
     classes = run.preprocessor.classes
-    frame = pd.DataFrame({"id": dataset.ids,
-                          "predicted": [classes[i] for i in np.argmax(proba, axis=1)]})
+    chosen = probability.decide(proba, None if decision is None else decision["threshold"])
+    frame = pd.DataFrame({"id": dataset.ids, "predicted": [classes[i] for i in chosen]})
     for j, c in enumerate(classes):
         frame[f"prob_{c}"] = proba[:, j]
     return frame, truncated

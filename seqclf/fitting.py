@@ -1,10 +1,13 @@
 """The one training step that ``seqclf train`` and ``SequenceClassifier.fit`` share:
 build the model and fit it on prepared arrays (``model.fit`` with seqclf's callbacks, a
-family's closed-form ``fit``, or an ensemble's members one by one)."""
+family's closed-form ``fit``, or an ensemble's members one by one), with the imbalance
+settings (class weights, focal loss, oversampling) and, after it, the temperature
+scaling of ``training.calibration``, folded into the model."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import time
 from pathlib import Path
@@ -15,12 +18,14 @@ import numpy as np
 from seqclf.callbacks import checkpointer, load_checkpoint, progress_callback
 from seqclf.compute import Hardware
 from seqclf.config import Config
+from seqclf.errors import must_be
 from seqclf.prepare import Prepared
 from seqclf.progress import Progress
 
 
 def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
-              progress: Progress | None = None, checkpoint: Path | None = None
+              progress: Progress | None = None, checkpoint: Path | None = None,
+              record: dict[str, Any] | None = None
               ) -> tuple[Any, float, dict[str, list[float]] | None]:
     """Build the model and fit it on prepared arrays: the one training step that
     ``train()`` and ``SequenceClassifier.fit`` share (seed, class weights, stateful batch
@@ -37,6 +42,8 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         progress: Receives per-epoch updates; None: silent.
         checkpoint: A folder for the end-of-epoch checkpoint (model with optimizer state,
             and the epoch count); when it already holds one, training continues from it.
+        record: Filled with what the fit decided: ``imbalance`` (the class weights per
+            class, loss, sampling) and ``calibration`` (``calibrate``'s record, or None).
 
     Returns:
         (the fitted Keras model, seconds spent fitting, the closed-form fit's history
@@ -49,26 +56,50 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
 
     k = keras()
     set_seed(cfg.training.seed)
+    record = {} if record is None else record
+    t = cfg.training
+    per_class = class_weights(cfg, d.prep.classes, d.y_train)
+    record["imbalance"] = {**t.imbalance(), "weights": (
+        None if per_class is None else dict(zip(map(str, d.prep.classes), per_class.tolist())))}
     if registry.hook(cfg.model.family, "combine") is not None:
-        # an ensemble: each member fitted as a config of its own, then combined
+        # an ensemble: each member fitted as a config of its own (calibrated together
+        # below, not one by one), then combined
         fit_start = time.time()
         models = []
         for section, seed in cfg.model.member_sections(cfg.training.seed):
             if progress is not None:
                 progress.note(f"member {len(models) + 1}: {section['family']}, seed {seed}")
-            models.append(fit_model(member_config(cfg, section, seed), d, hardware,
-                                    progress=progress)[0])
+            member = member_config(cfg, section, seed)
+            member = member.model_copy(update={"training": member.training.model_copy(
+                update={"calibration": "none"})})
+            models.append(fit_model(member, d, hardware, progress=progress)[0])
         model = registry.get(cfg.model.family).combine(k, models)
-        return model, time.time() - fit_start, {}
+        fit_seconds = time.time() - fit_start
+        record["calibration"] = calibrate(model, cfg, d, progress)
+        return model, fit_seconds, {}
     closed_form = registry.hook(cfg.model.family, "fit")
     if closed_form is not None:
+        for key, default in (("loss", "crossentropy"), ("sampling", "none")):
+            if getattr(t, key) != default:
+                raise must_be(cfg.source, f"training.{key}", f"{default!r} for model.family "
+                              f"{cfg.model.family!r} (it is fitted in closed form, not by a "
+                              "loss over batches)", getattr(t, key))
         model = build_model(cfg, d.prep)
         if progress is not None:
             progress.note(hardware.plan.resolved(model).line())
             progress.note(f"fitting model.family {cfg.model.family!r} in closed form")
         fit_start = time.time()
-        history = closed_form(model, d.x_train, d.y_train, d.x_val, d.y_val, cfg)
-        return model, time.time() - fit_start, history
+        extra = {}
+        if per_class is not None:
+            if "sample_weight" not in inspect.signature(closed_form).parameters:
+                raise must_be(cfg.source, "training.class_weight", f"'none' for model.family "
+                              f"{cfg.model.family!r} (its fit takes no weights)",
+                              t.class_weight)
+            extra["sample_weight"] = per_class[d.y_train]
+        history = closed_form(model, d.x_train, d.y_train, d.x_val, d.y_val, cfg, **extra)
+        fit_seconds = time.time() - fit_start
+        record["calibration"] = calibrate(model, cfg, d, progress)
+        return model, fit_seconds, history
     initial_epoch, saved_state = 0, {}
     with hardware.strategy.scope() if hardware.strategy else contextlib.nullcontext():
         restored = load_checkpoint(k, checkpoint) if checkpoint is not None else None
@@ -76,13 +107,18 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
             model, initial_epoch, saved_state = restored
         else:
             model = build_model(cfg, d.prep)
-    t = cfg.training
     stateful = cfg.model.is_stateful()
-    x, y, w = _weighted(d.x_train, d.y_train, t.class_weight, len(d.prep.classes),
-                        fixed_batch_padding(len(d.x_train), t.batch_size, stateful))
+    x_train, y_train = d.x_train, d.y_train
+    if t.sampling == "oversample":
+        x_train, y_train = oversample(x_train, y_train, t.seed)
+    n_classes = len(d.prep.classes)
+    targets = (lambda y: np.eye(n_classes, dtype=np.float32)[y]) if t.loss == "focal" else (
+        lambda y: y)  # the focal loss is Keras's categorical one: one-hot targets
+    x, y, w = _weighted(x_train, targets(y_train), per_class, y_train,
+                        fixed_batch_padding(len(x_train), t.batch_size, stateful))
     validation = None
     if d.x_val is not None:
-        validation = _weighted(d.x_val, d.y_val, "none", len(d.prep.classes),
+        validation = _weighted(d.x_val, targets(d.y_val), None, d.y_val,
                                fixed_batch_padding(len(d.x_val), t.batch_size, stateful))
     callbacks = list(callbacks)
     if t.early_stopping is not None:
@@ -111,20 +147,113 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     fit_seconds = time.time() - fit_start
     if progress is not None:
         progress.train_end()
+    record["calibration"] = calibrate(model, cfg, d, progress)
     return model, fit_seconds, None
 
 
-def _weighted(x: np.ndarray, y: np.ndarray, class_weight: str, n_classes: int, pad: int
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Arrays plus per-sample weights: balanced class weights, zero for batch padding."""
-    weights = None
-    if class_weight == "balanced":
+def class_weights(cfg: Config, classes: list[Any], y: np.ndarray) -> np.ndarray | None:
+    """``training.class_weight`` as one weight per class (None: unweighted).
+
+    ``balanced``: n / (classes x count), scikit-learn's rule (0 for a class absent from
+    the training data); a mapping: its weight per label (matched as text), 1 for labels
+    it leaves out.
+
+    Raises:
+        SeqclfError: The mapping names a label that is not a training class.
+    """
+    spec = cfg.training.class_weight
+    n_classes = len(classes)
+    if spec == "none":
+        return None
+    if spec == "balanced":
         counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-        per_class = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
-        weights = per_class[y]
+        return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+    names = [str(c) for c in classes]
+    for label in spec:
+        if label not in names:
+            raise must_be(cfg.source, "training.class_weight", "a mapping over the training "
+                          f"labels ({', '.join(names)})", label)
+    return np.array([spec.get(name, 1.0) for name in names], dtype=np.float64)
+
+
+def oversample(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every class drawn as often as the largest: each sequence once, then random draws
+    (with replacement, seeded) from the smaller classes; shuffled, so every batch is
+    balanced in expectation."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(y)
+    target = counts.max()
+    index = [np.arange(len(y))]
+    for c, count in enumerate(counts):
+        if 0 < count < target:
+            index.append(rng.choice(np.flatnonzero(y == c), target - count, replace=True))
+    index = rng.permutation(np.concatenate(index))
+    return x[index], y[index]
+
+
+def calibrate(model: Any, cfg: Config, d: Prepared, progress: Progress | None = None
+              ) -> dict[str, Any] | None:
+    """``training.calibration: temperature``: the temperature that best fits the
+    validation split (log loss), folded into the model's last Dense layer (``classes``:
+    its kernel and bias times the temperature), so every later use of the model, saved
+    or exported, gives the calibrated probabilities and the same labels.
+
+    The temperature is minirocket's ``fit_temperature`` on the validation log
+    probabilities (logits up to a per-row constant, which softmax ignores). An
+    ensemble's members are each scaled by their own temperature.
+
+    Returns:
+        None (calibration off), else ``method``, ``temperature`` (a list for an
+        ensemble: one per member), ``validation_n`` and the validation ``ece`` and
+        ``log_loss`` before and after.
+    """
+    from seqclf import probability
+    from seqclf.model import member_config, predict_proba
+    from seqclf.models import registry
+    from seqclf.models.minirocket import fit_temperature
+
+    if cfg.training.calibration == "none":
+        return None
+    if d.x_val is None or not len(d.x_val):
+        raise must_be(cfg.source, "training.calibration", "'none' without validation data "
+                      "(set training.validation_split)", cfg.training.calibration)
+    if registry.hook(cfg.model.family, "combine") is not None:
+        members = [(model.get_layer(f"member_{i}"), member_config(cfg, section, seed))
+                   for i, (section, seed) in enumerate(
+                       cfg.model.member_sections(cfg.training.seed), start=1)]
+    else:
+        members = [(model, cfg)]
+    before = predict_proba(model, d.x_val, cfg)
+    temperatures = []
+    for member, member_cfg in members:
+        proba = predict_proba(member, d.x_val, member_cfg)
+        t = fit_temperature(np.log(np.clip(proba, probability.EPS, 1.0)), d.y_val)
+        head = member.get_layer("classes")
+        kernel, bias = head.get_weights()
+        head.set_weights([(kernel * t).astype(kernel.dtype), (bias * t).astype(bias.dtype)])
+        temperatures.append(float(t))
+    after = predict_proba(model, d.x_val, cfg)
+    scores = {}
+    for name, proba in (("before", before), ("after", after)):
+        q = probability.quality(d.y_val, proba)
+        scores[f"ece_{name}"], scores[f"log_loss_{name}"] = q["ece"], q["log_loss"]
+    if progress is not None:
+        progress.note(f"calibration: logits x {', '.join(f'{t:.3g}' for t in temperatures)}; "
+                      f"validation ECE {scores['ece_before']:.4f} -> {scores['ece_after']:.4f}")
+    return {"method": "temperature",
+            "temperature": temperatures[0] if len(members) == 1 else temperatures,
+            "validation_n": int(len(d.x_val)), "validation": scores}
+
+
+def _weighted(x: np.ndarray, y: np.ndarray, per_class: np.ndarray | None,
+              labels: np.ndarray, pad: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Arrays plus per-sample weights: the class weights of ``labels`` (class indices),
+    zero for batch padding. ``y`` is what the loss takes: ``labels``, or one-hot."""
+    weights = None if per_class is None else per_class[labels]
     if pad:
         weights = np.ones(len(y)) if weights is None else weights
         x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
-        y = np.concatenate([y, np.repeat(y[-1:], pad)])
+        y = np.concatenate([y, np.repeat(y[-1:], pad, axis=0)])
         weights = np.concatenate([weights, np.zeros(pad)])
     return x, y, weights

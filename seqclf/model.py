@@ -67,9 +67,18 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
     model = k.Model(inputs, outputs, name="seqclf")
     p = compute.plan(cfg, k.backend.backend(), len(devices()), cpu_cores())
     compile_model(model, optimizer=make_optimizer(cfg.optimizer, cfg.source),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  loss=make_loss(cfg), metrics=["accuracy"],
                   jit_compile=p.jit_compile, steps_per_execution=p.steps_per_execution)
     return model
+
+
+def make_loss(cfg: Config) -> Any:
+    """``training.loss``: sparse crossentropy (class-index targets), or Keras's categorical
+    focal crossentropy with ``training.focal_gamma`` (one-hot targets: ``fit_model``
+    makes them)."""
+    if cfg.training.loss == "focal":
+        return keras().losses.CategoricalFocalCrossentropy(gamma=cfg.training.focal_gamma)
+    return "sparse_categorical_crossentropy"
 
 
 def member_config(cfg: Config, section: dict[str, Any], seed: int) -> Config:

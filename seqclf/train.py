@@ -49,6 +49,7 @@ def check(cfg: Config) -> CheckResult:
 
     d = prepare(cfg)
     cfg = d.config
+    check_threshold(cfg, d.prep)
     hardware = compute.setup(cfg)
     keras().utils.set_random_seed(cfg.training.seed)
     model = build_model(cfg, d.prep)
@@ -106,6 +107,7 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
     started = time.time()
     d = prepare(cfg)
     cfg = d.config
+    check_threshold(cfg, d.prep)
     hardware = compute.setup(cfg)
     # Multi-worker: only the chief writes the run; the other workers' copies are deleted.
     with distributed.output_dir(cfg.training.distribute, output_dir, cfg.source) as output_dir:
@@ -166,8 +168,10 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     callbacks = [history_recorder(k, run_dir / runs.HISTORY)]
     if hardware.tensorboard:
         callbacks.append(k.callbacks.TensorBoard(log_dir=str(run_dir / runs.TENSORBOARD)))
+    decided: dict[str, Any] = {}
     model, fit_seconds, closed_form = fit_model(cfg, d, hardware, callbacks, progress,
-                                                checkpoint=run_dir / runs.BACKUP)
+                                                checkpoint=run_dir / runs.BACKUP,
+                                                record=decided)
     if closed_form:  # no epochs went through the callbacks: record the fit's own
         write_history(run_dir / runs.HISTORY, history_rows(closed_form))
     shutil.rmtree(run_dir / runs.BACKUP, ignore_errors=True)
@@ -175,7 +179,15 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     predict_start = time.time()
     proba = predict_proba(model, d.x_test, cfg)
     predict_seconds = time.time() - predict_start
-    evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated)
+    decision = choose_decision(model, cfg, d)
+    if decision is not None:
+        runs.write_json(run_dir / runs.DECISION, decision)
+        if progress is not None:
+            progress.note(f"decision threshold: {decision['threshold']:.4f} on p("
+                          f"{decision['positive_class']}) ({decision['rule']})")
+    evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated,
+                       decision)
+    evaluation.calibration = _test_calibration(decided.get("calibration"), evaluation, d, proba)
     history = read_history(run_dir / runs.HISTORY)
     epochs_run = len(history.get("loss", []))
     _write_results(run_dir, model, evaluation, history, d, proba)
@@ -199,10 +211,68 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
         "mixed_precision": hardware.mixed_precision, "distribute": t.distribute,
         "replicas": hardware.strategy.num_replicas_in_sync if hardware.strategy else 1,
         "workers": workers(hardware.strategy),
+        "imbalance": decided.get("imbalance"), "calibration": decided.get("calibration"),
+        "threshold": decision,
     })
     warnings = d.warnings + hardware.warnings + evaluation.warnings()
     return TrainResult(run_dir, evaluation, epochs_run, seconds, fit_seconds, sizes, warnings,
                        t.seed)
+
+
+def check_threshold(cfg: Config, prep: Any) -> None:
+    """A threshold other than 0.5 needs two classes.
+
+    Raises:
+        SeqclfError: ``training.threshold`` is set for a problem of more classes.
+    """
+    t = cfg.training
+    if len(prep.classes) != 2 and (t.chooses_threshold() or t.threshold != 0.5):
+        raise SeqclfError(f"{cfg.source}: training.threshold must be 0.5 for "
+                          f"{len(prep.classes)} classes (a threshold decides between two; "
+                          f"more classes take the most probable). Got {t.threshold_rule()!r} "
+                          "instead.")
+
+
+def choose_decision(model: Any, cfg: Config, d: Prepared) -> dict[str, Any] | None:
+    """The run's binary decision threshold (``training.threshold``), chosen on the
+    validation split (after calibration) for f1 and targets; None at 0.5 (the most
+    probable class decides)."""
+    from seqclf.model import predict_proba
+    from seqclf.probability import choose_threshold
+
+    t = cfg.training
+    if not t.chooses_threshold() and t.threshold == 0.5:
+        return None
+    record: dict[str, Any] = {"positive_class": d.prep.classes[1],
+                              "negative_class": d.prep.classes[0]}
+    if d.x_val is not None and len(d.x_val):
+        p = predict_proba(model, d.x_val, cfg)[:, 1]
+        chosen = choose_threshold((d.y_val == 1).astype(np.int64), p, t.threshold_rule())
+        record.update(threshold=chosen.pop("threshold"), rule=chosen.pop("rule"),
+                      met=chosen.pop("met"), validation={"n": int(len(p)), **chosen})
+    else:  # a number, no validation data to report it on
+        record.update(threshold=float(t.threshold), rule=t.threshold_rule(), met=True)
+    return record
+
+
+def _test_calibration(calibration: dict[str, Any] | None, ev: Evaluation, d: Prepared,
+                      proba: np.ndarray) -> dict[str, Any] | None:
+    """The calibration record with the test set's ECE before and after (one temperature:
+    the uncalibrated probabilities are the calibrated ones at 1/temperature)."""
+    from seqclf.probability import apply_temperature, expected_calibration_error, reliability
+
+    if calibration is None or not isinstance(calibration["temperature"], float):
+        return calibration
+    if not ev.probability_n:
+        return calibration
+    index = {str(c): i for i, c in enumerate(d.prep.classes)}
+    labels = [str(v) for v in d.test.labels]
+    known = np.array([v in index for v in labels], dtype=bool)
+    y = np.array([index[v] for v in labels if v in index], dtype=np.int64)
+    before = apply_temperature(proba[known], 1.0 / calibration["temperature"])
+    return {**calibration, "test": {"ece_before": expected_calibration_error(y, before),
+                                    "ece_after": ev.ece,
+                                    "reliability_before": reliability(y, before)}}
 
 
 def _write_results(run_dir: Path, model: Any, ev: Evaluation, history: dict[str, list],

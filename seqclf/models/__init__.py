@@ -15,7 +15,10 @@ and may hold:
 * ``fit(model, x, y, x_val, y_val, cfg)``: training without gradient descent (closed
   form), used by ``seqclf.fitting.fit_model`` instead of ``model.fit``; returns history
   columns. The training keys of gradient descent (early stopping, the learning-rate
-  schedule, random crops, class weights) do not apply to it.
+  schedule, random crops) do not apply to it, and ``training.loss: focal`` and
+  ``training.sampling: oversample`` are refused. A ``sample_weight`` argument takes
+  ``training.class_weight`` (refused without one); ``training.calibration`` folds its
+  temperature into the fitted ``classes`` layer afterwards, as for any family.
 * ``combine(k, models)``: one model from separately trained members (``ensemble``), with
   the config's ``member_sections(seed)`` naming them.
 * ``cudnn_reasons(m, cfg)``: why Keras would not run its recurrent layers on cuDNN.

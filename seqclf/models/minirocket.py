@@ -226,7 +226,8 @@ def features(k: Any, m: Config, prep: Any, x: Any) -> Any:
 
 
 def fit(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
-        y_val: np.ndarray | None, cfg: Any) -> dict[str, list[float]]:
+        y_val: np.ndarray | None, cfg: Any, sample_weight: np.ndarray | None = None
+        ) -> dict[str, list[float]]:
     """Fit the transform and the classifier of a model built by ``features``.
 
     Args:
@@ -238,6 +239,8 @@ def fit(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
         y_val: Their class indices, or None.
         cfg: The config (``model``, ``training.seed``; ``training.epochs`` and
             ``batch_size`` for the logistic classifier).
+        sample_weight: Per training sequence (``training.class_weight``), for the
+            classifier's fit; None: equal.
 
     Returns:
         History columns: ``loss`` and ``accuracy`` on the training data (and ``val_``
@@ -263,8 +266,8 @@ def fit(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
         classifier = "ridge" if len(x) <= LOGISTIC_ABOVE else "logistic"
     if classifier == "logistic":
         return fit_logistic(model, f, y, f_val, y_val, cfg.training.epochs,
-                            cfg.training.batch_size)
-    kernel, bias = fit_ridge(f, y, head.units)
+                            cfg.training.batch_size, sample_weight)
+    kernel, bias = fit_ridge(f, y, head.units, sample_weight)
     head.set_weights([kernel, bias])
     history = _scores(f, y, kernel, bias, "")
     if f_val is not None:
@@ -440,7 +443,8 @@ def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:
     return softmax(transform(model, x).astype(np.float64) @ kernel + bias, axis=1)
 
 
-def fit_ridge(f: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def fit_ridge(f: np.ndarray, y: np.ndarray, n_classes: int,
+              sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The paper's classifier on features ``f``, as the softmax layer's weights.
 
     ``StandardScaler(with_mean=False)`` then ``RidgeClassifierCV`` over RIDGE_ALPHAS,
@@ -456,7 +460,7 @@ def fit_ridge(f: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray,
     from sklearn.linear_model import RidgeClassifierCV
     from sklearn.preprocessing import LabelBinarizer, StandardScaler
 
-    scaler = StandardScaler(with_mean=False).fit(f)
+    scaler = StandardScaler(with_mean=False).fit(f, sample_weight=sample_weight)
     # RidgeClassifierCV's own targets, for the scorer
     targets = LabelBinarizer(pos_label=1, neg_label=-1).fit_transform(y).astype(np.float64)
 
@@ -465,7 +469,7 @@ def fit_ridge(f: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray,
         return -float(np.mean((np.reshape(predictions, targets.shape) - targets) ** 2))
 
     ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS, scoring=neg_mse, store_cv_results=True)
-    ridge.fit(scaler.transform(f), y)
+    ridge.fit(scaler.transform(f), y, sample_weight=sample_weight)
     best = int(np.flatnonzero(RIDGE_ALPHAS == ridge.alpha_)[0])
     loo = np.reshape(ridge.cv_results_[..., best], targets.shape)
     coef = np.atleast_2d(ridge.coef_) / scaler.scale_  # (targets, features), unscaled
@@ -508,8 +512,8 @@ def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
 
 
 def fit_logistic(model: Any, f: np.ndarray, y: np.ndarray, f_val: np.ndarray | None,
-                 y_val: np.ndarray | None, epochs: int, batch_size: int
-                 ) -> dict[str, list[float]]:
+                 y_val: np.ndarray | None, epochs: int, batch_size: int,
+                 sample_weight: np.ndarray | None = None) -> dict[str, list[float]]:
     """Train the softmax layer on standardised features with the model's optimizer (the
     paper's logistic regression: zero initial weights, features standardised by the
     training mean and standard deviation + 1e-8), then fold the standardisation into it.
@@ -529,8 +533,8 @@ def fit_logistic(model: Any, f: np.ndarray, y: np.ndarray, f_val: np.ndarray | N
     trainer.compile(optimizer=model.optimizer, loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
     val = None if f_val is None else ((f_val - mean) / std, y_val)
-    fitted = trainer.fit((f - mean) / std, y, epochs=epochs, batch_size=batch_size,
-                         validation_data=val, verbose=0)
+    fitted = trainer.fit((f - mean) / std, y, sample_weight=sample_weight, epochs=epochs,
+                         batch_size=batch_size, validation_data=val, verbose=0)
     kernel, bias = head.get_weights()
     head.set_weights([(kernel / std[:, None]).astype(np.float32),
                       (bias - (mean / std) @ kernel).astype(np.float32)])

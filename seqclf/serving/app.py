@@ -114,7 +114,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
     def as_json(dataset: SequenceSet, proba: np.ndarray, truncated: list[bool]
                 ) -> JSONResponse:
         keys = [str(c) for c in prep.classes]
-        labels, rows = decide(proba, prep.classes), proba.tolist()
+        labels, rows = decide(proba, prep.classes, engine.decision), proba.tolist()
         return JSONResponse({"predictions": [
             {"id": dataset.ids[i], "label": labels[i], "probabilities": dict(zip(keys, rows[i])),
              "truncated": truncated[i]} for i in range(len(rows))]})
@@ -156,7 +156,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
             return as_json(dataset, proba, truncated)
         import pandas as pd
 
-        frame = pd.DataFrame({"id": dataset.ids, "predicted": decide(proba, prep.classes)})
+        frame = pd.DataFrame({"id": dataset.ids, "predicted": decide(proba, prep.classes, engine.decision)})
         for j, c in enumerate(prep.classes):
             frame[f"prob_{c}"] = proba[:, j]
         return Response(frame.to_csv(index=False), media_type="text/csv")

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from seqclf import __version__
+from seqclf import __version__, probability
 from seqclf.data import Preprocessor
 from seqclf.errors import SeqclfError
 from seqclf.export import MODEL_FILES, SIDECAR
@@ -62,6 +62,13 @@ class Engine:
     def preprocessor(self) -> Preprocessor:
         return self.run.preprocessor
 
+    @property
+    def decision(self) -> dict[str, Any] | None:
+        """The run's binary decision threshold (``decision.json``), or None: argmax."""
+        if not hasattr(self, "_decision"):
+            self._decision = self.run.decision
+        return self._decision
+
     def warm_up(self, max_batch: int) -> None:
         """Run the model once on 1 sequence and once on a full batch: the first calls
         trace the model (seconds on Keras), which no request should wait for."""
@@ -78,18 +85,35 @@ class Engine:
                                   "classes. It is not the run's model.")
 
 
-def decide(proba: np.ndarray, classes: list[Any]) -> list[Any]:
-    """The label of each row of class probabilities: the most probable class.
+def decide(proba: np.ndarray, classes: list[Any], decision: dict[str, Any] | None = None
+           ) -> list[Any]:
+    """The label of each row of class probabilities: the most probable class, or, for a
+    run with a decision threshold (``Engine.decision``, the run's ``decision.json``), the
+    second class where its probability reaches the threshold (the rule ``seqclf
+    predict`` applies, ``seqclf.probability.decide``).
 
-    This is the one place a label is chosen. Runs record no decision threshold and no
-    probability calibration today; when a run does, it is applied here (and its
-    parameters reported by ``metadata``), so /predict, /predict/csv and both engines
-    change together.
+    This is the one place a label is chosen, so /predict, /predict/csv and both engines
+    change together. Calibration needs nothing here: ``training.calibration`` is folded
+    into the model's weights, so both engines' probabilities are already calibrated.
     """
-    return [classes[i] for i in np.argmax(proba, axis=1)]
+    threshold = None if decision is None else decision["threshold"]
+    return [classes[i] for i in probability.decide(proba, threshold)]
 
 
-DECISION = "argmax: the class of highest probability (the run records no threshold or calibration)"
+DECISION = "argmax: the class of highest probability"
+
+
+def describe_decision(engine: "Engine") -> str:
+    """How labels are chosen, in words (GET /metadata's ``decision``)."""
+    d = engine.decision
+    text = DECISION if d is None else (
+        f"threshold: {d['positive_class']!r} where its probability >= {d['threshold']:.6g} "
+        f"(training.threshold {d['rule']!r}), else {d.get('negative_class')!r}")
+    calibration = engine.run.manifest.get("calibration")
+    if isinstance(calibration, dict):
+        text += (f"; probabilities calibrated by temperature scaling (logits x "
+                 f"{calibration['temperature']}), folded into the model")
+    return text
 
 
 def load(settings: Settings) -> Engine:
@@ -255,7 +279,7 @@ def metadata(engine: Engine, settings: Settings) -> dict[str, Any]:
         "scaling": {"method": prep.scaling, "center": prep.center, "scale": prep.scale},
         "missing_values": data.missing_values,
         "token_input": None if prep.vocab_size is None else {"vocab_size": prep.vocab_size},
-        "decision": DECISION,
+        "decision": describe_decision(engine),
         "versions": engine.versions,
         "manifest": manifest,
         "limits": {"max_batch": settings.max_batch, "batch_wait_ms": settings.batch_wait_ms,
