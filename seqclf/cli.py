@@ -55,7 +55,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-data_app = typer.Typer(help="Write public datasets as CSV in seqclf's layouts.",
+data_app = typer.Typer(help="Write public datasets as CSV in seqclf's layouts; convert data to "
+                            "Parquet.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -578,6 +579,40 @@ def data_synthetic(
                         width=width, amplitude=amplitude, noise=noise, distractors=distractors)
     for name, path in written.items():
         typer.echo(f"wrote {name}: {path}")
+
+
+@data_app.command("convert")
+@handle_errors
+def data_convert(
+    source: Annotated[str, typer.Argument(
+        help="The data: a file (.csv, .csv.gz/.bz2/.xz/.zst, .parquet, .npz) or a quoted glob "
+             "of shards.", show_default=False)],
+    output: Annotated[Path, typer.Option(
+        help="The Parquet file to write, OUT.parquet; with --shards N: OUT-00000-of-0000N.parquet "
+             "... beside it.", show_default=False)],
+    format_: Annotated[str, typer.Option("--format", help="The input's layout: long or wide.")] = "long",
+    to: Annotated[Optional[str], typer.Option(
+        help="The output's layout: long or wide (default: the input's).")] = None,
+    shards: Annotated[int, typer.Option(help="Files to write, cut at sequence boundaries.")] = 1,
+    id_column: Annotated[str, typer.Option(help="The id column (data.id_column).")] = "id",
+    step_column: Annotated[str, typer.Option(help="The step column (data.step_column).")] = "step",
+    label_column: Annotated[str, typer.Option(help="The label column (data.label_column).")] = "label",
+    missing_values: Annotated[str, typer.Option(
+        help="Empty cells inside a sequence: error, zero or ffill.")] = "error",
+) -> None:
+    """Convert data to Parquet (long or wide layout), optionally in N shards: read and written
+    chunk by chunk, so it works on data larger than memory."""
+    from seqclf.config import validate_config
+    from seqclf.data.convert import WHERE, convert
+
+    if to is not None and to not in ("long", "wide"):
+        raise SeqclfError(f"{WHERE}: --to must be 'long' or 'wide'. Got {to!r} instead.")
+    cfg = validate_config({"data": {
+        "train": source, "format": format_, "id_column": id_column, "step_column": step_column,
+        "label_column": label_column, "missing_values": missing_values}}, where=WHERE)
+    done = convert(source, cfg.data, output, to, shards)
+    for path, n, rows in zip(done.files, done.sequences, done.rows):
+        typer.echo(f"wrote {path}: {n} sequences, {rows} rows ({done.layout} layout)")
 
 
 def main() -> None:

@@ -105,6 +105,25 @@ class DataConfig(Section):
         0.2, gt=0.0, lt=1.0, description="share of the training file held out for testing when "
                                          "test is null")
     stratify: bool = Field(True, description="split by label (test and validation splits)")
+    # Streaming (seqclf.data.stream, seqclf.streaming): the files are read in chunks of
+    # rows cut at sequence boundaries, every epoch, and never held whole in memory.
+    streaming: Union[bool, Literal["auto"]] = Field(
+        "auto", description="read the data as a stream of chunks instead of into memory: true, "
+                            "false or auto (stream when it would not fit in memory_budget)")
+    memory_budget: float = Field(
+        0.5, gt=0.0, le=1.0, description="streaming auto: the share of the available memory "
+                                         "the data may take in memory (estimated at 24 bytes "
+                                         "per feature cell)")
+    shuffle_buffer: int = Field(
+        10000, ge=1, description="streaming: sequences held in the shuffle buffer "
+                                 "(training.shuffle); memory grows with it, not the data")
+
+    @field_validator("streaming", mode="before")
+    @classmethod
+    def _check_streaming(cls, value: Any) -> Any:
+        if not (isinstance(value, bool) or value == "auto"):
+            raise PydanticCustomError("constraint", "true, false or 'auto'")
+        return value
 
     @field_validator("train", "test")
     @classmethod

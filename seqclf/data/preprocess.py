@@ -58,48 +58,49 @@ class Preprocessor:
         if train.labels is None:
             raise SeqclfError(f"{train.source}: training data needs labels "
                               f"(column {cfg.data.label_column!r}).")
-        labels = pd.Series([str(v) for v in train.labels])
-        by_key = {str(v): v for v in train.labels}
+        stacked = np.concatenate(train.sequences)
+        return cls.from_summary(train.labels, [len(s) for s in train.sequences],
+                                train.feature_names, train.source,
+                                *scaling_of(cfg.data.scaling, stacked), cfg)
+
+    @classmethod
+    def from_summary(cls, raw_labels: list[Any], lengths: Any, feature_names: list[str],
+                     source: str, center: list[float], scale: list[float],
+                     cfg: Config) -> "Preprocessor":
+        """The preprocessing of training data described by its labels, lengths and
+        scaling (``fit`` computes them from sequences in memory; streaming from one pass
+        over the files)."""
+        labels = pd.Series([str(v) for v in raw_labels])
+        by_key = {str(v): v for v in raw_labels}
         keys = sorted(by_key, key=label_sort_key)
         if cfg.data.classes is not None:
             # A fixed vocabulary: the output layer covers every listed class, seen or not.
             declared = {str(v): v for v in cfg.data.classes}
             extra = [k for k in keys if k not in declared]
             if extra:
-                raise SeqclfError(f"{train.source}: label {extra[0]!r} is not in data.classes. "
+                raise SeqclfError(f"{source}: label {extra[0]!r} is not in data.classes. "
                                   "Add it there, or remove data.classes.")
             by_key, keys = declared, list(declared)
         elif len(keys) < 2:
-            raise SeqclfError(f"{train.source}: training data has one class only "
+            raise SeqclfError(f"{source}: training data has one class only "
                               f"({keys[0]!r}). A classifier needs at least two.")
-        lengths = [len(s) for s in train.sequences]
-        stacked = np.concatenate(train.sequences)
-        n_features = stacked.shape[1]
-        center, scale = [0.0] * n_features, [1.0] * n_features
-        if cfg.data.scaling == "standard":
-            center = stacked.mean(axis=0).tolist()
-            std = stacked.std(axis=0)
-            scale = np.where(std > 0, std, 1.0).tolist()  # constant features stay constant
-        elif cfg.data.scaling == "minmax":
-            lo, hi = stacked.min(axis=0), stacked.max(axis=0)
-            center = lo.tolist()
-            scale = np.where(hi > lo, hi - lo, 1.0).tolist()
+        n_features = len(feature_names)
         embedding = cfg.model.token_input()
         if embedding is not None:
             pad_value = 0.0
         else:
             pad_value = MASK_VALUE if cfg.model.masking else 0.0
         prep = cls(
-            feature_names=list(train.feature_names),
+            feature_names=list(feature_names),
             classes=[by_key[k] for k in keys],
             majority_class=by_key[labels.value_counts().index[0]],
-            max_length=cfg.data.max_length or max(lengths),
+            max_length=cfg.data.max_length or int(max(lengths)),
             padding=cfg.data.padding, truncating=cfg.data.truncating, pad_value=pad_value,
-            scaling=cfg.data.scaling, center=center, scale=scale,
+            scaling=cfg.data.scaling, center=list(center), scale=list(scale),
             vocab_size=None if embedding is None else embedding.input_dim)
         if embedding is not None and n_features != 1:
-            raise SeqclfError(f"{train.source}: model.embedding needs one token feature per "
-                              f"step; the data has {n_features} ({', '.join(train.feature_names)}).")
+            raise SeqclfError(f"{source}: model.embedding needs one token feature per "
+                              f"step; the data has {n_features} ({', '.join(feature_names)}).")
         return prep
 
     @property
@@ -174,6 +175,23 @@ class Preprocessor:
     @classmethod
     def from_json(cls, text: str) -> "Preprocessor":
         return cls(**json.loads(text))
+
+
+def scaling_of(scaling: str, stacked: np.ndarray) -> tuple[list[float], list[float]]:
+    """``data.scaling``'s center and scale per feature, from every training step
+    (rows of ``stacked``): standard: mean and standard deviation; minmax: minimum and
+    range; otherwise 0 and 1. A constant feature keeps scale 1."""
+    n_features = stacked.shape[1]
+    center, scale = [0.0] * n_features, [1.0] * n_features
+    if scaling == "standard":
+        center = stacked.mean(axis=0).tolist()
+        std = stacked.std(axis=0)
+        scale = np.where(std > 0, std, 1.0).tolist()  # constant features stay constant
+    elif scaling == "minmax":
+        lo, hi = stacked.min(axis=0), stacked.max(axis=0)
+        center = lo.tolist()
+        scale = np.where(hi > lo, hi - lo, 1.0).tolist()
+    return center, scale
 
 
 def z_normalise(seq: np.ndarray) -> np.ndarray:

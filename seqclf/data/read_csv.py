@@ -11,6 +11,7 @@ header, blank lines) is reported here by line; the cells' checks are the shared 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import csv
 import gzip
 import io
@@ -18,12 +19,12 @@ import lzma
 import re
 import warnings
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Iterator
 
 import numpy as np
 import pandas as pd
 
-from seqclf.data.table import Table
+from seqclf.data.table import FileInfo, Table
 from seqclf.errors import SeqclfError, show
 
 HEADER_LINE = 1
@@ -44,6 +45,64 @@ def read(path: Path, text_columns: tuple[str, ...] = ()) -> Table:
     ``text_columns`` (where present) are read as strings, with no missing-value parsing.
     Blank lines are skipped but still counted, so messages name the right line.
     """
+    header = _header(path)
+    text = [c for c in text_columns if c in header]
+    with _translated(path, header):
+        frame = pd.read_csv(path, **_options(path, header, text))
+    table = _rows(path, frame, header, text, HEADER_LINE + 1)
+    if table is None:
+        raise SeqclfError(f"{path}: has a header but no data rows.")
+    return table
+
+
+def chunks(path: Path, text_columns: tuple[str, ...] = (), rows: int = 65536
+           ) -> Iterator[Table]:
+    """The file's rows in order, ``rows`` lines at a time, each numbered by its line as
+    :func:`read` numbers it, with the same checks and messages; only one chunk is in
+    memory at a time."""
+    header = _header(path)
+    text = [c for c in text_columns if c in header]
+    with _translated(path, header):
+        reader = pd.read_csv(path, chunksize=rows, **_options(path, header, text))
+    any_rows = False
+    first = HEADER_LINE + 1
+    with reader:
+        while True:
+            with _translated(path, header):  # around each read only, never a yield
+                frame = next(reader, None)
+            if frame is None:
+                break
+            table = _rows(path, frame, header, text, first)
+            first += len(frame)
+            if table is not None:
+                any_rows = True
+                yield table
+    if not any_rows:
+        raise SeqclfError(f"{path}: has a header but no data rows.")
+
+
+def info(path: Path) -> FileInfo:
+    """The columns, and the row count estimated from the size of the first lines (up to
+    1 MiB of text) and the file's size; a compressed file's ratio is measured on them."""
+    header = _header(path)
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as raw:
+            with _decompressed(path, raw) as fh:
+                head = fh.read(1 << 20)
+                if len(head) < (1 << 20):  # the whole file: count its lines
+                    lines = [line for line in head.splitlines()[1:] if line.strip()]
+                    return FileInfo(len(lines), header)
+                used = max(raw.tell(), 1)  # the compressed bytes that gave those lines
+    except (EOFError, OSError, lzma.LZMAError, _zstd_error()) as exc:
+        raise _bad_compression(path, exc) from None
+    lines = head.count(b"\n")
+    per_row = used / max(lines, 1)
+    return FileInfo(int(size / per_row), header, estimated=True)
+
+
+def _header(path: Path) -> list[str]:
+    """The header line's column names, checked (file-level errors as one line)."""
     if not path.exists():
         raise SeqclfError(f"{path}: file not found. Check the path in the config or command.")
     if path.is_dir():
@@ -82,7 +141,19 @@ def read(path: Path, text_columns: tuple[str, ...] = ()) -> Table:
     if any(not h.strip() for h in header):
         col = [i for i, h in enumerate(header) if not h.strip()][0] + 1
         raise SeqclfError(f"{path}: header column {col} has no name. Name every column.")
-    text = [c for c in text_columns if c in header]
+    return header
+
+
+def _options(path: Path, header: list[str], text: list[str]) -> dict[str, Any]:
+    """pandas.read_csv's arguments: ids and labels as text, seqclf's missing cells."""
+    return dict(encoding=ENCODING, index_col=False, compression=_compression(path),
+                skip_blank_lines=False, keep_default_na=False, dtype={c: str for c in text},
+                na_values={c: MISSING_CELLS for c in header if c not in text})
+
+
+@contextlib.contextmanager
+def _translated(path: Path, header: list[str]) -> Iterator[None]:
+    """pandas's errors while parsing, as one-line ``SeqclfError``s naming the line."""
     try:
         with warnings.catch_warnings():
             # a row with more fields than the header: pandas would drop the extra ones
@@ -91,11 +162,7 @@ def read(path: Path, text_columns: tuple[str, ...] = ()) -> Table:
             # a chunk with a non-numeric cell makes its column mixed, which _numeric then
             # reports by line and column, so pandas's own warning about it is noise.
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-            frame = pd.read_csv(path, encoding=ENCODING, index_col=False,
-                                compression=_compression(path),
-                                skip_blank_lines=False, keep_default_na=False,
-                                dtype={c: str for c in text},
-                                na_values={c: MISSING_CELLS for c in header if c not in text})
+            yield
     except pd.errors.ParserWarning:
         line, got = _ragged_row(path, len(header))
         raise SeqclfError(f"{path}: line {line} has {got} fields, the header has "
@@ -119,10 +186,16 @@ def read(path: Path, text_columns: tuple[str, ...] = ()) -> Table:
     except (OSError, ValueError) as exc:  # pandas has more ways to fail than it documents
         raise SeqclfError(f"{path}: cannot be read as CSV ({' '.join(str(exc).split())})."
                           ) from None
+
+
+def _rows(path: Path, frame: pd.DataFrame, header: list[str], text: list[str],
+          first: int) -> Table | None:
+    """The parsed rows whose first is line ``first``, blank lines dropped (None when
+    every one is blank)."""
     if list(frame.columns) != header:  # the header itself spans lines (quoted newlines) etc.
         raise SeqclfError(f"{path}: the header could not be read consistently (columns "
                           f"{show([str(c) for c in frame.columns])}). Check its quotes.")
-    lines = np.arange(HEADER_LINE + 1, len(frame) + HEADER_LINE + 1)
+    lines = np.arange(first, first + len(frame))
     # Column by column, stopping once no row can still be blank: usually after the first.
     # Text cells are compared only in the rows still blank (string compares are slow).
     blank = np.ones(len(frame), dtype=bool)
@@ -135,7 +208,7 @@ def read(path: Path, text_columns: tuple[str, ...] = ()) -> Table:
     if blank.any():
         frame, lines = frame[~blank].reset_index(drop=True), lines[~blank]
     if frame.empty:
-        raise SeqclfError(f"{path}: has a header but no data rows.")
+        return None
     return Table(str(path), frame, lines, "line")
 
 
@@ -188,6 +261,24 @@ def _open_binary(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
+def _decompressed(path: Path, raw: IO[bytes]) -> IO[bytes]:
+    """``raw`` (the open file) decompressed as the name says; ``raw`` itself when plain."""
+    kind = _compression(path)
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if kind == "bz2":
+        return bz2.BZ2File(raw, "rb")
+    if kind == "xz":
+        return lzma.LZMAFile(raw, "rb")
+    if kind == "zstd":
+        with _open_binary(path):  # the message when zstandard is missing
+            pass
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(raw)
+    return contextlib.nullcontext(raw)  # type: ignore[return-value]
+
+
 def _open_text(path: Path) -> IO[str]:
     """The file as text for the csv module (UTF-8, newlines left to it)."""
     if _compression(path) is None:
@@ -212,3 +303,4 @@ def _bad_compression(path: Path, exc: BaseException) -> SeqclfError:
     kind = _compression(path)
     return SeqclfError(f"{path}: cannot be read as {kind}-compressed CSV ({exc}). The name "
                        f"ends in {path.suffix}: compress the file with {kind}, or rename it.")
+

@@ -5,17 +5,22 @@ A 1-D array is one column; a 2-D array of shape (rows, k) is k columns named
 ``name[0]`` ... ``name[k-1]`` (the wide layout's steps, or several features). Every array
 has one entry per row; rows are numbered from 1. Object arrays (pickles) are refused:
 save text as a NumPy string array (``np.array(ids, dtype=str)``).
+
+An .npz member cannot be read in part, so streaming (``chunks``) reads the whole file and
+hands it over in slices of rows: memory is bounded by the largest file, not the dataset
+(keep the shards of a large dataset small, or convert them to Parquet).
 """
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
-from seqclf.data.table import Table, as_text
+from seqclf.data.table import FileInfo, Table, as_text
 from seqclf.errors import SeqclfError
 
 
@@ -84,3 +89,39 @@ def _columns(path: Path, name: str, array: np.ndarray) -> dict[str, np.ndarray]:
     raise SeqclfError(f"{path}: array {name!r} must be 1-D (a column) or 2-D (rows, columns). "
                       f"Got shape {array.shape} instead. A 3-D (sequences, steps, features) "
                       "array goes into the long layout: see the README's data section.")
+
+
+def chunks(path: Path, text_columns: tuple[str, ...] = (), rows: int = 65536
+           ) -> Iterator[Table]:
+    """The file's rows in slices of ``rows``, numbered as :func:`read` numbers them (the
+    whole file is read first: see the module's note)."""
+    table = read(path, text_columns)
+    for start in range(0, len(table.frame), rows):
+        yield Table(table.source, table.frame.iloc[start:start + rows].reset_index(drop=True),
+                    table.lines[start:start + rows], table.unit)
+
+
+def info(path: Path) -> FileInfo:
+    """The row count and columns, from the arrays' headers (no data is read)."""
+    if not zipfile.is_zipfile(path):
+        read(path)  # its one-line error
+    columns: list[str] = []
+    rows = 0
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            if not member.endswith(".npy"):
+                continue
+            with archive.open(member) as fh:
+                try:
+                    version = np.lib.format.read_magic(fh)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, _ = read_header(fh)
+                except ValueError:  # not an array header: read() says what is wrong
+                    table = read(path)
+                    return FileInfo(len(table.frame), list(table.frame.columns))
+            name = member[:-4]
+            rows = shape[0] if shape else 0
+            columns += [name] if len(shape) == 1 else [f"{name}[{j}]" for j in range(
+                shape[1] if len(shape) > 1 else 0)]
+    return FileInfo(rows, columns)

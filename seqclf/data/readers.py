@@ -15,16 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from seqclf.config import DataConfig
+import seqclf.data.read_csv as read_csv
+import seqclf.data.read_npz as read_npz
+import seqclf.data.read_parquet as read_parquet
 from seqclf.data.read_csv import COMPRESSIONS
-from seqclf.data.read_csv import read as read_csv
-from seqclf.data.read_npz import read as read_npz
-from seqclf.data.read_parquet import read as read_parquet
 from seqclf.data.sets import SequenceSet
 from seqclf.data.sources import data_files, describe
-from seqclf.data.table import Table, to_sequences
+from seqclf.data.table import FileInfo, Table, to_sequences
 from seqclf.errors import SeqclfError
 
 
@@ -39,15 +39,22 @@ class Reader:
             empty; :func:`seqclf.data.table.as_text`). The reader reports a missing file,
             a directory, and everything wrong with the file as a whole (not that format,
             no rows, duplicate column names) with a one-line ``SeqclfError``.
+        chunks: For streaming, ``chunks(path, text_columns, rows) -> Iterator[Table]``:
+            the file's rows in order, about ``rows`` at a time, numbered as ``read``
+            numbers them, with its checks. None: ``read`` whole, as one chunk.
+        info: ``info(path) -> FileInfo``: the row count (exact or estimated) and columns
+            without reading the rows. None: counted by ``read``.
     """
 
     name: str
     read: Callable[[Path, tuple[str, ...]], Table]
+    chunks: Callable[[Path, tuple[str, ...], int], Iterator[Table]] | None = None
+    info: Callable[[Path], FileInfo] | None = None
 
 
-CSV = Reader("CSV", read_csv)
-PARQUET = Reader("Parquet", read_parquet)
-NPZ = Reader("NumPy .npz", read_npz)
+CSV = Reader("CSV", read_csv.read, read_csv.chunks, read_csv.info)
+PARQUET = Reader("Parquet", read_parquet.read, read_parquet.chunks, read_parquet.info)
+NPZ = Reader("NumPy .npz", read_npz.read, read_npz.chunks, read_npz.info)
 _READERS: dict[str, Reader] = {
     ".csv": CSV, **{f".csv{suffix}": CSV for suffix in COMPRESSIONS},
     ".parquet": PARQUET, ".pq": PARQUET,
@@ -86,6 +93,38 @@ def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> Table:
     return reader_for(path).read(path, tuple(text_columns))
 
 
+def read_chunks(path: str | Path, text_columns: tuple[str, ...] = (), rows: int = 65536
+                ) -> Iterator[Table]:
+    """One file's rows in chunks of about ``rows``, by its reader (whole, when the reader
+    cannot read in parts)."""
+    path = Path(path)
+    reader = reader_for(path)
+    if reader.chunks is None:
+        yield reader.read(path, tuple(text_columns))
+        return
+    yield from reader.chunks(path, tuple(text_columns), rows)
+
+
+def file_info(path: str | Path) -> FileInfo:
+    """A file's row count and columns, by its reader (reading it whole when the reader
+    has no cheaper way)."""
+    path = Path(path)
+    reader = reader_for(path)
+    if reader.info is not None:
+        return reader.info(path)
+    table = reader.read(path, ())
+    return FileInfo(len(table.frame), [str(c) for c in table.frame.columns])
+
+
+def check_one_format(files: list[Path]) -> None:
+    """The shards of one dataset must be in one format."""
+    for file in files[1:]:
+        if reader_for(file) is not reader_for(files[0]):
+            raise SeqclfError(f"{file}: is a {reader_for(file).name} file but {files[0]} is "
+                              f"{reader_for(files[0]).name}. The shards of one dataset must "
+                              "be in one format.")
+
+
 def read_sequences(path: Any, cfg: DataConfig, require_labels: bool = True,
                    missing_values: str = "error") -> SequenceSet:
     """Read a file (or the shards of one dataset) in the layout ``cfg.format``, each file
@@ -107,12 +146,9 @@ def read_sequences(path: Any, cfg: DataConfig, require_labels: bool = True,
     files = data_files(path)
     if len(files) == 1:
         return to_sequences(read_table(files[0], text), cfg, require_labels, missing_values)
+    check_one_format(files)
     parts: list[SequenceSet] = []
     for file in files:
-        if reader_for(file) is not reader_for(files[0]):
-            raise SeqclfError(f"{file}: is a {reader_for(file).name} file but {files[0]} is "
-                              f"{reader_for(files[0]).name}. The shards of one dataset must "
-                              "be in one format.")
         first_id = 1 + sum(len(p) for p in parts)  # wide, no id column: numbered on
         parts.append(to_sequences(read_table(file, text), cfg, require_labels,
                                   missing_values, first_id))

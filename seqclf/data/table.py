@@ -44,6 +44,22 @@ class Table:
     unit: str = "line"
 
 
+@dataclass
+class FileInfo:
+    """What a reader tells about a file without reading its rows (streaming's memory
+    estimate and its split of shards between workers).
+
+    Attributes:
+        rows: The number of rows (an estimate when ``estimated``).
+        columns: The column names.
+        estimated: Whether ``rows`` is estimated (CSV: from the first lines' size).
+    """
+
+    rows: int
+    columns: list[str]
+    estimated: bool = False
+
+
 def as_text(frame: pd.DataFrame, names: tuple[str, ...] | list[str]) -> pd.DataFrame:
     """The columns ``names`` (where present) as text, as a CSV's are read: ``str`` cells,
     ``""`` for a missing one (in place; returns the frame)."""
