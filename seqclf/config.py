@@ -429,6 +429,15 @@ def single_step_only(backend: str, distribute: str) -> str | None:
     return None
 
 
+# Training keys that only gradient descent uses: a family fitted in closed form refuses them.
+CLOSED_FORM_UNUSED = ("loss", "sampling", "early_stopping", "reduce_lr_on_plateau",
+                      "random_crop")
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump() if isinstance(value, BaseModel) else value
+
+
 class Config(Section):
     """A whole seqclf config: data, model, optimizer and training sections."""
 
@@ -458,6 +467,15 @@ class Config(Section):
                 raise invalid(f"training.{key}.monitor", "'loss' or 'accuracy' when "
                                "training.validation_split is 0 (or set a validation_split)",
                                callback.monitor)
+        if registry.hook(self.model.family, "fit") is not None:
+            # fitted in closed form (minirocket): no loss over batches, no epochs to watch
+            for key in CLOSED_FORM_UNUSED:
+                value, default = getattr(self.training, key), TrainingConfig.model_fields[key].default
+                if value != default:
+                    wanted = "null" if default is None else repr(default)
+                    raise invalid(f"training.{key}", f"{wanted} for model.family "
+                                  f"{self.model.family!r} (it is fitted in closed form, not "
+                                  "by gradient descent over epochs)", _plain(value))
         if self.model.token_input() is not None and self.training.random_crop < 1.0:
             raise invalid("training.random_crop", "1.0 (off) when model.embedding is set "
                            "(it crops numeric series only)", self.training.random_crop)

@@ -79,11 +79,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         return model, fit_seconds, {}
     closed_form = registry.hook(cfg.model.family, "fit")
     if closed_form is not None:
-        for key, default in (("loss", "crossentropy"), ("sampling", "none")):
-            if getattr(t, key) != default:
-                raise must_be(cfg.source, f"training.{key}", f"{default!r} for model.family "
-                              f"{cfg.model.family!r} (it is fitted in closed form, not by a "
-                              "loss over batches)", getattr(t, key))
+        # (its config refused the training keys of gradient descent: config.CLOSED_FORM_UNUSED)
         model = build_model(cfg, d.prep)
         if progress is not None:
             progress.note(hardware.plan.resolved(model).line())

@@ -102,20 +102,15 @@ def test_the_manifest_records_the_imbalance_settings(long_run):
 
 
 def test_minirocket_refuses_focal_loss_and_oversampling(long_data):
-    from seqclf import compute
-    from seqclf.fitting import fit_model
-    from seqclf.prepare import prepare
-
+    # when the config is read, before any data (tests/test_minirocket.py: the other keys)
     for override, message in (("training.loss=focal", "training.loss must be 'crossentropy'"),
                               ("training.sampling=oversample",
                                "training.sampling must be 'none'")):
-        cfg = load_config(long_data / "tiny.yaml", [
-            "model={family: minirocket, num_features: 168}", "data.max_length=9", override,
-            "training.early_stopping=null"])
-        d = prepare(cfg)
-        with pytest.raises(SeqclfError, match=f"tiny.yaml: {message} for model.family "
+        with pytest.raises(SeqclfError, match=rf"--set {override}: {message} for model.family "
                            r"'minirocket' \(it is fitted in closed form"):
-            fit_model(d.config, d, compute.setup(d.config))
+            load_config(long_data / "tiny.yaml", [
+                "model={family: minirocket, num_features: 168}", "data.max_length=9",
+                override, "training.early_stopping=null"])
 
 
 def test_minirocket_ridge_takes_class_weights_as_sample_weights():

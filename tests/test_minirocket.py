@@ -112,6 +112,26 @@ def test_bad_values_are_rejected(key, value, message):
     assert str(info.value) == f"config: {message}"
 
 
+@pytest.mark.parametrize("training, message", [
+    ({"early_stopping": {"patience": 3}}, "training.early_stopping must be null for "
+     "model.family 'minirocket' (it is fitted in closed form, not by gradient descent over "
+     "epochs). Got {'monitor': 'val_loss', 'patience': 3"),
+    ({"reduce_lr_on_plateau": {}}, "training.reduce_lr_on_plateau must be null for "
+     "model.family 'minirocket'"),
+    ({"random_crop": 0.9}, "training.random_crop must be 1.0 for model.family 'minirocket' "
+     "(it is fitted in closed form, not by gradient descent over epochs). Got 0.9 instead."),
+    ({"loss": "focal"}, "training.loss must be 'crossentropy' for model.family 'minirocket'"),
+    ({"sampling": "oversample"}, "training.sampling must be 'none' for model.family "
+     "'minirocket'"),
+])
+def test_training_keys_of_gradient_descent_are_refused(training, message):
+    with pytest.raises(SeqclfError) as info:
+        make_cfg(training={"validation_split": 0.2, **training})
+    assert str(info.value).startswith(f"config: {message}")
+    validate_config({"data": {"train": "mem.csv"},  # a family trained by gradient descent
+                     "training": {"validation_split": 0.2, **training}})
+
+
 def test_kernels_are_the_papers():
     w = kernel_weights()
     assert w.shape == (84, 9) and w.dtype == np.float32
