@@ -5,7 +5,8 @@ It is configured by the config schema of ``seqclf train`` (a YAML file, a mappin
 same code as the CLI: ``prepare_sets`` (validation split, preprocessing fitted on the
 training data only), ``seqclf.compute.setup`` and ``fit_model`` (seed, class weights, early
 stopping, stateful batch padding). Predictions go through the same
-``Preprocessor.transform`` and ``predict_proba`` as ``seqclf predict``. ``save`` writes a
+``Preprocessor.transform``, ``predict_proba`` and decision rule (``training.threshold``)
+as ``seqclf predict``. ``save`` writes a
 run directory that ``load`` and the CLI read back.
 
 Input ``X``: a 3-D array (sequences, steps, features); a 2-D array (sequences, steps),
@@ -77,6 +78,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             ``fit`` only, not after ``load``.
         n_iter_: Epochs trained (fewer than ``training.epochs`` after early stopping);
             after ``fit`` only.
+        decision_: Two classes and a ``training.threshold`` other than 0.5: the decision
+            threshold on ``classes_[1]``'s probability (chosen on the validation split
+            for ``f1`` and targets, as ``seqclf train`` does), which ``predict`` and
+            ``score`` apply and ``save`` writes as the run's ``decision.json``; else None
+            (the most probable class).
     """
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
@@ -137,17 +143,19 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         from seqclf import compute
         from seqclf.fitting import fit_model
         from seqclf.prepare import prepare_sets
+        from seqclf.train import check_threshold, choose_decision
 
         cfg = self.resolved_config()
         dataset = self._dataset(X, y, cfg, require_labels=True)
         check_classification_targets(dataset.labels)
         d = prepare_sets(cfg, dataset)
         cfg = d.config  # model.family auto: the family chosen from the data
+        check_threshold(cfg, d.prep)
         hardware = compute.setup(cfg)
         model, _, closed_form = fit_model(cfg, d, hardware)
         for message in d.warnings + hardware.warnings:
             warnings.warn(message, UserWarning, stacklevel=2)
-        self._set_fitted(cfg, d.prep, model)
+        self._set_fitted(cfg, d.prep, model, choose_decision(model, cfg, d))
         history = closed_form if closed_form is not None else model.history.history
         self.history_ = {key: [float(v) for v in values] for key, values in history.items()}
         self.n_iter_ = len(self.history_.get("loss", []))
@@ -159,9 +167,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         return self._proba(self._dataset(X, None, self.config_, require_labels=False))
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each sequence."""
+        """The class of each sequence: the most probable one, or for a fitted decision
+        threshold (``decision_``) ``classes_[1]`` where its probability reaches it."""
         proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
-        return self.classes_[np.argmax(proba, axis=1)]
+        return self._decide(proba)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Accuracy on ``X``; for a DataFrame, ``y`` may be None (its label column).
@@ -172,10 +181,17 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
         check_is_fitted(self, "model_")
         dataset = self._dataset(X, y, self.config_, require_labels=True)
-        predicted = self.classes_[np.argmax(self._proba(dataset), axis=1)]
+        predicted = self._decide(self._proba(dataset))
         # labels match as text, as in seqclf evaluate (a label 3 read from a CSV is class 3)
         return float(accuracy_score([str(v) for v in dataset.labels],
                                     [str(v) for v in predicted], sample_weight=sample_weight))
+
+    def _decide(self, proba: np.ndarray) -> np.ndarray:
+        """Labels by the run's rule (``seqclf.probability.decide``, as ``seqclf predict``)."""
+        from seqclf.probability import decide
+
+        decision = getattr(self, "decision_", None)
+        return self.classes_[decide(proba, None if decision is None else decision["threshold"])]
 
     def _proba(self, dataset: Any) -> np.ndarray:
         from seqclf.model import predict_proba
@@ -210,8 +226,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             dataset.labels = y
         return dataset
 
-    def _set_fitted(self, cfg: Any, prep: Any, model: Any) -> None:
+    def _set_fitted(self, cfg: Any, prep: Any, model: Any,
+                    decision: dict[str, Any] | None) -> None:
         self.config_, self.preprocessor_, self.model_ = cfg, prep, model
+        self.decision_ = decision
         self.classes_ = np.asarray(prep.classes)
         self.n_features_in_ = prep.n_features
 
@@ -220,10 +238,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted estimator as a new run directory at ``path``.
 
-        It holds config.yaml, model.keras, preprocessing.json and manifest.json, as a
-        ``seqclf train`` run does: ``SequenceClassifier.load`` reads it back, and the CLI
-        takes it (``seqclf predict``; ``seqclf evaluate`` and ``seqclf export`` with
-        ``--data``, as it has no test data of its own). Never overwrites.
+        It holds config.yaml, model.keras, preprocessing.json, manifest.json and (with a
+        decision threshold) decision.json, as a ``seqclf train`` run does:
+        ``SequenceClassifier.load`` reads it back, and the CLI takes it (``seqclf
+        predict``; ``seqclf evaluate`` and ``seqclf export`` with ``--data``, as it has no
+        test data of its own). Never overwrites.
         """
         from seqclf import runs
         from seqclf.backend import environment
@@ -234,6 +253,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         runs.write_text(run_dir / runs.CONFIG, self.config_.to_yaml())
         runs.write_text(run_dir / runs.PREPROCESSING, self.preprocessor_.to_json())
         runs.save_model(run_dir / runs.MODEL, self.model_)
+        if self.decision_ is not None:
+            runs.write_json(run_dir / runs.DECISION, self.decision_)
         runs.finish(run_dir, {"name": self.config_.name, "seed": self.config_.training.seed,
                               "saved_by": SAVED_BY, "epochs_run": getattr(self, "n_iter_", None),
                               **environment()})
@@ -250,7 +271,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
         run = open_run(path)
         estimator = cls(config=run.config)
-        estimator._set_fitted(run.config, run.preprocessor, run.load_model())
+        estimator._set_fitted(run.config, run.preprocessor, run.load_model(), run.decision)
         return estimator
 
 

@@ -3,13 +3,14 @@
 The export directory holds the model (``model.onnx`` for ONNX, ``saved_model/`` for a
 TensorFlow SavedModel) and ``preprocessing.json``: the run's preprocessing state (label
 list, padding length and side, pad value, scaling statistics), the model's input and
-output, the steps that turn raw sequences into the input (``how_to_apply``), and the
-parity measured at export. Applying it needs numpy and the model's runtime alone (see
+output, the run's decision threshold (``decision``; null: the most probable class), the
+steps that turn raw sequences into the input and the output into a label
+(``how_to_apply``), and the parity measured at export. Applying it needs numpy and the model's runtime alone (see
 README, "Deploy").
 
 Right after writing the model, the exported model (onnxruntime, or TensorFlow for a
 SavedModel) and the Keras model both run on the run's test data (or ``--data``): the
-predicted labels must be identical and the probabilities within ``TOLERANCE``, or
+predicted labels (by the run's decision rule) must be identical and the probabilities within ``TOLERANCE``, or
 nothing is written.
 """
 
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from seqclf import __version__, outputs, runs
+from seqclf import __version__, outputs, probability, runs
 from seqclf.errors import SeqclfError, must_be
 
 MODEL_FILES = {"onnx": "model.onnx", "savedmodel": "saved_model"}
@@ -49,8 +50,11 @@ HOW_TO_APPLY = [  # in the order of seqclf.data.Preprocessor.transform
     "Token input (preprocessing.vocab_size set): one feature of whole token ids from 1 "
     "to vocab_size - 1, no scaling, padded with 0; the input is (sequences, max_length).",
     "Stack the sequences into an array of input.dtype and input.shape and run the model: "
-    "row i of the output holds the probability of each class in classes, in that order; "
-    "the predicted label is classes[argmax].",
+    "row i of the output holds the probability of each class in classes, in that order.",
+    "The predicted label: when decision is null, classes[argmax]; else (two classes, a "
+    "training.threshold chosen on validation data) decision.positive_class (classes[1]) "
+    "where its probability is at least decision.threshold, else decision.negative_class "
+    "(classes[0]).",
 ]
 
 
@@ -115,6 +119,7 @@ def export(run_dir: str | Path, fmt: str, output: str | Path,
     dataset = read_data(run, data, require_labels=False)
     x, _ = run.preprocessor.transform(dataset)
     model = run.load_model()
+    decision = run.decision  # the labels' rule: parity and the sidecar use it
     expected = predict_proba(model, x, run.config)
     _generic_kernels(model)
     try:
@@ -134,7 +139,9 @@ def export(run_dir: str | Path, fmt: str, output: str | Path,
             model.export(str(target), format="tf_saved_model", verbose=False)
             got, io = _run_saved_model(target, x)
         diff = float(np.abs(got - expected).max())
-        differ = int((got.argmax(axis=1) != expected.argmax(axis=1)).sum())
+        threshold = None if decision is None else decision["threshold"]
+        differ = int((probability.decide(got, threshold)
+                      != probability.decide(expected, threshold)).sum())
         if differ or not diff < TOLERANCE:
             raise SeqclfError(
                 f"{run.path}: the exported {fmt} model disagrees with the Keras model on "
@@ -145,7 +152,7 @@ def export(run_dir: str | Path, fmt: str, output: str | Path,
         runs.write_json(staging / SIDECAR, {
             "format": fmt, "model": MODEL_FILES[fmt], **io,
             "classes": prep.classes, "preprocessing": asdict(prep),
-            "how_to_apply": HOW_TO_APPLY,
+            "decision": _decision(decision), "how_to_apply": HOW_TO_APPLY,
             "parity": {"data": dataset.source, "sequences": len(x), "labels_identical": True,
                        "max_abs_diff": diff, "tolerance": TOLERANCE},
             "run": str(run.path), "seqclf": __version__,
@@ -156,6 +163,17 @@ def export(run_dir: str | Path, fmt: str, output: str | Path,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(output, output / MODEL_FILES[fmt], dataset.source, len(x), diff)
+
+
+def _decision(decision: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The sidecar's ``decision``: the run's threshold on ``positive_class``'s probability
+    (``decision.json``), with the rule it came from; None: the most probable class."""
+    if decision is None:
+        return None
+    return {"threshold": float(decision["threshold"]),
+            "positive_class": decision.get("positive_class"),
+            "negative_class": decision.get("negative_class"),
+            "rule": decision.get("rule")}
 
 
 def _generic_kernels(model: Any) -> None:

@@ -239,6 +239,53 @@ def test_longer_sequences_are_truncated_with_a_warning(fitted):
         fitted.predict([np.zeros((20, 2)), np.zeros((3, 2))])
 
 
+# --- the decision threshold ----------------------------------------------------------
+
+# Two classes, a threshold far from 0.5 so that it changes some labels of a 2-epoch model.
+THRESHOLD = {"data__format": "wide", "model__cell": "gru", "model__units": 4,
+             "training__epochs": 2, "training__batch_size": 16, "training__seed": 0,
+             "training__validation_split": 0.3, "training__threshold": 0.8,
+             "training__tensorboard": False}
+
+
+def test_predict_applies_the_threshold_and_save_load_keeps_it(tmp_path):
+    from conftest import wide_frame
+    from seqclf.evaluate import predict
+    from seqclf.runs import DECISION
+
+    est = SequenceClassifier(**THRESHOLD).fit(wide_frame(80, seed=1))
+    assert est.decision_["threshold"] == 0.8 and est.decision_["positive_class"] == 1
+    frame = wide_frame(40, seed=5)
+    p = est.predict_proba(frame)[:, 1]
+    by_threshold = np.where(p >= 0.8, 1, 0)
+    assert (by_threshold != (p >= 0.5)).any(), "the threshold changes no label: no test"
+    np.testing.assert_array_equal(est.predict(frame), by_threshold)
+    assert est.score(frame) == pytest.approx(np.mean(by_threshold == frame["label"]))
+
+    path = est.save(tmp_path / "model")
+    assert (path / DECISION).is_file()
+    loaded = SequenceClassifier.load(path)
+    assert loaded.decision_ == est.decision_
+    np.testing.assert_array_equal(loaded.predict(frame), by_threshold)
+    csv = write_csv(tmp_path / "p.csv", frame.drop(columns=["label"]))
+    predictions, _ = predict(path, csv)  # the CLI's predict reads the same decision.json
+    np.testing.assert_array_equal(predictions["predicted"].astype(int), by_threshold)
+
+
+def test_without_a_threshold_predict_is_the_most_probable_class(fitted):
+    frame = long_frame(12, seed=7, id_prefix="q")
+    assert fitted.decision_ is None
+    np.testing.assert_array_equal(fitted.predict(frame),
+                                  fitted.classes_[fitted.predict_proba(frame).argmax(axis=1)])
+
+
+def test_a_threshold_for_three_classes_is_refused_before_training():
+    est = SequenceClassifier(**TINY, training__threshold="f1", training__validation_split=0.3)
+    with pytest.raises(SeqclfError, match=r"^SequenceClassifier: training.threshold must be "
+                                          r"0.5 for 3 classes .* Got 'f1' instead.$"):
+        est.fit(long_frame(30, seed=2))
+
+
 # --- scikit-learn's estimator checks ---------------------------------------------------
 
 # The checks that run by default: the API contract, and the fitting checks that are

@@ -12,6 +12,7 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -124,6 +125,45 @@ def test_savedmodel_export(wide_run, tmp_path):
 def test_export_checks_parity_on_given_data(wide_run, tmp_path):
     result = export(wide_run.run_dir, "onnx", tmp_path / "o", data=wide_run.predict_csv)
     assert result.n == 5 and result.source == str(wide_run.predict_csv)
+    # no decision.json: the most probable class decides
+    assert json.loads((tmp_path / "o" / "preprocessing.json").read_text())["decision"] is None
+
+
+def test_the_sidecar_records_the_run_threshold_and_how_to_apply_it(tmp_path):
+    """A run with a decision threshold (decision.json): preprocessing.json holds it, the
+    recipe says how to apply it, and applied to the ONNX model's output it gives seqclf
+    predict's labels."""
+    import onnxruntime
+
+    from conftest import wide_frame
+    from seqclf import SequenceClassifier
+    from seqclf.evaluate import predict
+
+    est = SequenceClassifier(data__format="wide", model__cell="gru", model__units=4,
+                             training__epochs=2, training__batch_size=16, training__seed=0,
+                             training__validation_split=0.3, training__threshold=0.8,
+                             training__tensorboard=False).fit(wide_frame(80, seed=1))
+    run_dir = est.save(tmp_path / "run")
+    csv = write_csv(tmp_path / "data.csv", wide_frame(40, seed=5))
+    out = tmp_path / "deploy"
+    export(run_dir, "onnx", out, data=csv)
+    meta = json.loads((out / "preprocessing.json").read_text())
+    assert meta["decision"] == {"threshold": 0.8, "positive_class": 1, "negative_class": 0,
+                                "rule": 0.8}
+    assert any("decision.threshold" in step for step in meta["how_to_apply"])
+
+    x, _ = est.preprocessor_.transform(est._dataset(pd.read_csv(csv), None, est.config_,
+                                                     require_labels=False))
+    session = onnxruntime.InferenceSession(str(out / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    proba = session.run(None, {meta["input"]["name"]: x})[0]
+    d = meta["decision"]
+    positive = meta["classes"].index(d["positive_class"])
+    labels = [d["positive_class"] if p >= d["threshold"] else d["negative_class"]
+              for p in proba[:, positive]]
+    assert labels != [meta["classes"][i] for i in proba.argmax(axis=1)]  # it matters here
+    expected, _ = predict(run_dir, csv)
+    assert labels == expected["predicted"].astype(int).tolist()
 
 
 def test_export_refuses_a_disagreeing_model_and_writes_nothing(wide_run, tmp_path, monkeypatch):
