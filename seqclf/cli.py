@@ -305,28 +305,23 @@ def predict(
     data: Annotated[Path, typer.Option(help="CSV of sequences (labels not needed).",
                                        show_default=False)],
     output: Annotated[Optional[Path], typer.Option(
-        help="CSV file to write (default, or -: standard output). A FIFO, a device or "
+        help="CSV file to write (default, or -: standard output), or Parquet for a name ending "
+             "in .parquet; written as the predictions come. A FIFO, a device or "
              "/dev/stdout is written in place; a symlink is written through.")] = None,
     threshold: Annotated[Optional[float], typer.Option(
         help="Two classes: predict the second where its probability is at least this "
              "(default: the run's training.threshold).", show_default=False)] = None,
 ) -> None:
     """Predict each sequence of a CSV: its id, the predicted label, and each class probability."""
-    from seqclf.evaluate import predict as predict_run
-    from seqclf.outputs import check_writable, describe, write_text
+    from seqclf.evaluate import predict_to
+    from seqclf.outputs import STDOUT, describe
 
-    if output is not None:
-        check_writable(output)  # before the model runs
-    frame, truncated = predict_run(run_dir, data, threshold)
+    n, truncated = predict_to(run_dir, data, STDOUT if output is None else output, threshold)
     if truncated:
         _warn([f"{data}: {truncated} sequences were longer than the training padding length "
                "and were truncated."])
-    text = frame.to_csv(index=False)
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        write_text(output, text)
-        typer.echo(f"wrote {len(frame)} predictions to {describe(output)}", err=True)
+    if output is not None:
+        typer.echo(f"wrote {n} predictions to {describe(output)}", err=True)
 
 
 @app.command()

@@ -220,22 +220,76 @@ def fit(model: Any, strat: Any, x: np.ndarray, y: np.ndarray, sample_weight: np.
     Raises:
         SeqclfError: ``initial_epoch`` > 0: resuming is not supported across workers.
     """
-    import tensorflow as tf
-
-    from seqclf.backend import keras
-
-    k = keras()
     if initial_epoch:  # train.resume refuses these runs first; this guards other callers
         raise SeqclfError("training.distribute 'multi_worker': a run cannot be resumed "
                           "(every worker would need the chief's checkpoint). Start a new run.")
     train_data = _distributed(strat, x, y, sample_weight, batch_size, shuffle, seed)
     val_data = (_distributed(strat, *validation, batch_size, False, seed)
                 if validation is not None else None)
+    return _loop(model, strat, train_data, val_data, math.ceil(len(x) / batch_size), epochs,
+                 initial_epoch, callbacks, rebuild)
+
+
+def fit_stream(model: Any, strat: Any, batches: Any, val_batches: Any, signature: Any,
+               steps: int, val_steps: int, epochs: int, batch_size: int,
+               callbacks: list[Any], rebuild: Any) -> Any:
+    """:func:`fit` on streamed data, sharded by file: each worker reads only its own
+    files (``seqclf.streaming``), so adding workers divides the reading and the memory.
+
+    Args:
+        batches: ``batches(worker, workers, per_replica_batch, epoch)`` -> an iterator
+            of ``(x, y, w)`` NumPy batches of at most ``per_replica_batch`` sequences
+            from that worker's files (``tf.distribute.InputContext``'s pipeline id and
+            count). A worker that runs out within an epoch starts its share again (with
+            the next epoch's order), so that every worker runs the same ``steps``.
+        val_batches: The same for the validation part, or None.
+        signature: The ``tf.TensorSpec``s of one batch ``(x, y, w)``.
+        steps, val_steps: Global batches per epoch: ceil(sequences / batch_size).
+        batch_size: The global batch; a multiple of the replicas in the cluster.
+    """
+    import tensorflow as tf
+
+    def distributed(make: Any, n_steps: int) -> Any:
+        def dataset(context: Any) -> Any:
+            per_replica = context.get_per_replica_batch_size(batch_size)
+            calls = iter(range(1 << 62))  # one call of the generator per epoch
+
+            def generate() -> Iterator[Any]:
+                epoch = next(calls) * 1000
+                while True:
+                    empty = True
+                    for batch in make(context.input_pipeline_id, context.num_input_pipelines,
+                                      per_replica, epoch):
+                        empty = False
+                        yield batch
+                    if empty:
+                        raise SeqclfError(f"worker {context.input_pipeline_id}: has no "
+                                          "sequences in its shards to train on.")
+                    epoch += 1
+
+            data = tf.data.Dataset.from_generator(generate, output_signature=signature)
+            return data.take(n_steps).prefetch(2)
+
+        return strat.distribute_datasets_from_function(dataset)
+
+    train_data = distributed(batches, steps)
+    val_data = distributed(val_batches, val_steps) if val_batches is not None else None
+    return _loop(model, strat, train_data, val_data, steps, epochs, 0, callbacks, rebuild)
+
+
+def _loop(model: Any, strat: Any, train_data: Any, val_data: Any, steps: int, epochs: int,
+          initial_epoch: int, callbacks: list[Any], rebuild: Any) -> Any:
+    """The epochs over distributed datasets, driving the callbacks as ``model.fit``."""
+    import tensorflow as tf
+
+    from seqclf.backend import keras
+
+    k = keras()
     train_step, test_step = _steps(k, tf, model, strat, train_data.element_spec)
 
     history = k.callbacks.History()
     cbs = k.callbacks.CallbackList(list(callbacks) + [history], model=model, epochs=epochs,
-                                   steps=math.ceil(len(x) / batch_size), verbose=0)
+                                   steps=steps, verbose=0)
     model.stop_training = False
     cbs.on_train_begin()
     logs: dict[str, float] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -159,20 +159,51 @@ def read_data(run: Run, data: str | Path | None, require_labels: bool) -> Sequen
     """A CSV in the run's layout, or (``data`` None) the test set the run was scored on."""
     cfg = run.config.data
     if data is None:
-        from seqclf.data import changed, load_splits
+        from seqclf.data import load_splits
 
-        if "saved_by" in run.manifest:  # SequenceClassifier.save: fitted on in-memory data
-            raise SeqclfError(f"{run.path}: was saved from Python ({run.manifest['saved_by']}) "
-                              "and has no test data of its own. Pass --data with a CSV.")
-
-        path = changed(run.manifest.get("data_sha256", {}), cfg.train, cfg.test)
-        if path is not None:
-            raise SeqclfError(f"{path}: changed since {run.path} was trained, so its test "
-                              "set is not the one the run was scored on. Pass --data to "
-                              "score on a file as it is now.")
+        _check_own_data(run)
         return load_splits(run.config)[1]
     return read_sequences(data, cfg, require_labels=require_labels,
                           missing_values=cfg.missing_values)
+
+
+def _check_own_data(run: Run) -> None:
+    """The run's own test set must still be the one it was scored on."""
+    from seqclf.data import changed
+
+    cfg = run.config.data
+    if "saved_by" in run.manifest:  # SequenceClassifier.save: fitted on in-memory data
+        raise SeqclfError(f"{run.path}: was saved from Python ({run.manifest['saved_by']}) "
+                          "and has no test data of its own. Pass --data with a CSV.")
+    path = changed(run.manifest.get("data_sha256", {}), cfg.train, cfg.test)
+    if path is not None:
+        raise SeqclfError(f"{path}: changed since {run.path} was trained, so its test "
+                          "set is not the one the run was scored on. Pass --data to "
+                          "score on a file as it is now.")
+
+
+def data_chunks(run: Run, data: str | Path | None, require_labels: bool
+                ) -> tuple[str, Iterator[SequenceSet], bool]:
+    """What ``read_data`` reads, as (its name for messages, its sequences, whether
+    streamed): in one set, or chunk by chunk when ``data.streaming`` streams it
+    (``seqclf.data.stream``)."""
+    from seqclf.data.sources import describe
+    from seqclf.data.stream import dataset_chunks, decide
+
+    cfg = run.config.data
+    if data is None:
+        _check_own_data(run)
+    target = cfg if data is None else cfg.model_copy(update={"train": str(data), "test": None})
+    if not decide(target).stream:
+        dataset = read_data(run, data, require_labels)
+        return dataset.source, iter([dataset]), False
+    if data is None:
+        from seqclf.streaming import read_parts
+
+        test = read_parts(run.config)[1]
+        return test.source, test.chunks(cfg, True, cfg.missing_values), True
+    return describe(str(data)), (chunk for _, chunk in dataset_chunks(
+        str(data), cfg, require_labels, cfg.missing_values)), True
 
 
 def evaluate(run_dir: str | Path, data: str | Path | None = None) -> Evaluation:
@@ -183,9 +214,17 @@ def evaluate(run_dir: str | Path, data: str | Path | None = None) -> Evaluation:
         data: A CSV to score on; default: the test set the run was scored on.
     """
     run = open_run(run_dir)
-    dataset = read_data(run, data, require_labels=True)
-    proba, truncated = infer(run, dataset)
-    ev = score(dataset.labels, proba, run.preprocessor, dataset.source, truncated,
+    from seqclf.streaming import predicted
+
+    source, chunks, streamed = data_chunks(run, data, require_labels=True)
+    labels: list[Any] = []
+    probas, truncated = [], 0
+    for _, block_labels, proba, cut in predicted(run.load_model(), run.config,
+                                                 run.preprocessor, chunks, streamed):
+        labels += block_labels
+        probas.append(proba)
+        truncated += cut
+    ev = score(labels, np.concatenate(probas), run.preprocessor, source, truncated,
                run.decision)
     calibration = run.manifest.get("calibration")
     ev.calibration = ({k: v for k, v in calibration.items() if k != "test"}
@@ -226,13 +265,70 @@ def predict(run_dir: str | Path, data: str | Path, threshold: float | None = Non
     """
     import pandas as pd
 
+    frames, truncated = [], 0
+    for frame, cut in predict_chunks(run_dir, data, threshold):
+        frames.append(frame)
+        truncated += cut
+    return pd.concat(frames, ignore_index=True), truncated
+
+
+def predict_chunks(run_dir: str | Path, data: str | Path, threshold: float | None = None
+                   ) -> Iterator[tuple[Any, int]]:
+    """``predict``'s frame in pieces: one, or one per chunk when ``data.streaming``
+    streams the data (each with its count of truncated sequences)."""
+    import pandas as pd
+
+    from seqclf.streaming import predicted
+
     run = open_run(run_dir)
     decision = decision_for(run, threshold)
-    dataset = read_data(run, data, require_labels=False)
-    proba, truncated = infer(run, dataset)
+    _, chunks, streamed = data_chunks(run, data, require_labels=False)
     classes = run.preprocessor.classes
-    chosen = probability.decide(proba, None if decision is None else decision["threshold"])
-    frame = pd.DataFrame({"id": dataset.ids, "predicted": [classes[i] for i in chosen]})
-    for j, c in enumerate(classes):
-        frame[f"prob_{c}"] = proba[:, j]
-    return frame, truncated
+    for ids, _, proba, truncated in predicted(run.load_model(), run.config, run.preprocessor,
+                                              chunks, streamed):
+        chosen = probability.decide(proba, None if decision is None else decision["threshold"])
+        frame = pd.DataFrame({"id": ids, "predicted": [classes[i] for i in chosen]})
+        for j, c in enumerate(classes):
+            frame[f"prob_{c}"] = proba[:, j]
+        yield frame, truncated
+
+
+def predict_to(run_dir: str | Path, data: str | Path, output: str | Path,
+               threshold: float | None = None) -> tuple[int, int]:
+    """``predict`` written to ``output`` as the predictions come (through
+    ``seqclf.outputs``): Parquet when its name ends in .parquet or .pq, else CSV (``-``:
+    standard output). Memory holds one chunk's predictions, not all of them.
+
+    Returns:
+        (sequences predicted, sequences truncated).
+    """
+    from seqclf.outputs import check_writable, write_with, writing
+
+    check_writable(output)  # before the model runs
+    pieces = predict_chunks(run_dir, data, threshold)
+    n = truncated = 0
+    if str(output).lower().endswith((".parquet", ".pq")):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        def save(tmp: str) -> None:
+            nonlocal n, truncated
+            writer = None
+            try:
+                for frame, cut in pieces:
+                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table.cast(writer.schema))
+                    n, truncated = n + len(frame), truncated + cut
+            finally:
+                if writer is not None:
+                    writer.close()
+
+        write_with(output, save, suffix=".parquet")
+        return n, truncated
+    with writing(output) as write:
+        for frame, cut in pieces:
+            write(frame.to_csv(index=False, header=n == 0).encode("utf-8"))
+            n, truncated = n + len(frame), truncated + cut
+    return n, truncated

@@ -56,6 +56,10 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
 
     k = keras()
     set_seed(cfg.training.seed)
+    if d.streamed:  # data.streaming: batches read from the files each epoch
+        from seqclf import streaming
+
+        return streaming.fit(cfg, d, hardware, callbacks, progress, checkpoint)
     record = {} if record is None else record
     t = cfg.training
     per_class = class_weights(cfg, d.prep.classes, d.y_train)

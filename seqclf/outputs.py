@@ -126,6 +126,24 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise _error(t.path, exc) from None
 
 
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[Callable[[bytes], None]]:
+    """Write to ``path`` piece by piece (``write(data)`` as often as needed), by the rules
+    above: a regular file appears whole when the block ends without an error (and not
+    at all otherwise); standard output, a FIFO or a device receives each piece as it is
+    written."""
+    t = target(path)
+    try:
+        if t.atomic:
+            with _replacing(t) as (fd, _):
+                yield lambda data: _write_all(lambda chunk: os.write(fd, chunk), data)
+        else:
+            with _stream(t) as write:
+                yield write
+    except OSError as exc:
+        raise _error(t.path, exc) from None
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` by the rules above."""
     write_bytes(path, text.encode("utf-8"))

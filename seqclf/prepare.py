@@ -1,21 +1,30 @@
 """A run's data, made ready to fit: read, split (test, then validation), the
 preprocessing fitted on the training part alone, arrays; and ``model.family: auto``
-resolved from the training data."""
+resolved from the training data. With ``data.streaming`` on (``seqclf.data.stream``
+decides), the same without the arrays: the splits are ``stream.Part``s read chunk by
+chunk while fitting (``seqclf.streaming``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from seqclf.config import Config
 from seqclf.data import Preprocessor, SequenceSet, load_splits, split
+from seqclf.data.stream import decide
 
 
 @dataclass
 class Prepared:
     """The data of a run, read, split and turned into arrays, and the config it is
-    trained with (``model.family: auto`` resolved from the training data)."""
+    trained with (``model.family: auto`` resolved from the training data).
+
+    Streamed (``streamed``): ``train``, ``val`` and ``test`` are ``stream.Part``s
+    (labels and lengths, no steps), the ``x_`` arrays None, ``y_train``/``y_val`` the
+    encoded labels.
+    """
 
     config: Config
     train: SequenceSet
@@ -29,13 +38,47 @@ class Prepared:
     x_test: np.ndarray | None  # None (and test None) when fitting on given data alone
     test_truncated: int = 0
     warnings: list[str] = field(default_factory=list)
-    chosen: list[str] = field(default_factory=list)  # why auto chose the family
+    chosen: list[str] = field(default_factory=list)  # why the autos chose (family, streaming)
+    streamed: bool = False
 
 
 def prepare(cfg: Config) -> Prepared:
-    """Read the config's data, split off test and validation sets, and make arrays."""
+    """Read the config's data, split off test and validation sets, and make arrays (or,
+    streaming, count and split it)."""
+    decision = decide(cfg.data)
+    if decision.stream:
+        return _prepare_stream(cfg, decision.line)
     train_set, test_set = load_splits(cfg)
-    return prepare_sets(cfg, train_set, test_set)
+    d = prepare_sets(cfg, train_set, test_set)
+    if cfg.data.streaming == "auto":
+        d.chosen.insert(0, decision.line)
+    return d
+
+
+def _prepare_stream(cfg: Config, line: str) -> Prepared:
+    """``prepare`` for streamed data: one pass counts and checks every file; the splits
+    and the preprocessing are the in-memory path's, from labels and lengths."""
+    from seqclf import streaming
+
+    streaming.check(cfg)
+    tokens = cfg.model.family == "auto" and bool(getattr(cfg.model, "tokens", False))
+    train, test = streaming.read_parts(cfg, tokens=tokens)
+    chosen = []
+    if cfg.model.family == "auto":
+        cfg, chosen = resolve_profile(cfg, streaming.profile(train, tokens))
+        streaming.check(cfg)
+    train, val = streaming.split_validation(cfg, train)
+    prep = streaming.preprocessor(cfg, train)
+    warnings = []
+    if cfg.data.max_length is not None:
+        cut = int((train.lengths > prep.max_length).sum())
+        if cut:
+            warnings.append(f"{train.source}: {cut} training sequences are longer than "
+                            f"data.max_length ({prep.max_length}) and were truncated.")
+    return Prepared(cfg, train, val, test, prep, None, prep.encode_labels(train.labels),
+                    None, None if val is None else prep.encode_labels(val.labels), None,
+                    int((test.lengths > prep.max_length).sum()), warnings, [line] + chosen,
+                    streamed=True)
 
 
 def prepare_sets(cfg: Config, train_set: SequenceSet,
@@ -71,13 +114,20 @@ def resolve_family(cfg: Config, train_set: SequenceSet) -> tuple[Config, list[st
     reasons). The recommendation's training and data keys apply where the config does
     not set them. The resolved config is what the run records, so its ``config.yaml``
     says what ``auto`` chose."""
-    from seqclf.config import validate_config
     from seqclf.models import auto
 
     if cfg.model.family != "auto":
         return cfg, []
-    choice = auto.recommend(auto.DataProfile.of(train_set.sequences, train_set.labels,
-                                                  tokens=cfg.model.tokens))
+    return resolve_profile(cfg, auto.DataProfile.of(train_set.sequences, train_set.labels,
+                                                    tokens=cfg.model.tokens))
+
+
+def resolve_profile(cfg: Config, profile: Any) -> tuple[Config, list[str]]:
+    """``resolve_family`` from the data's ``auto.DataProfile``."""
+    from seqclf.config import validate_config
+    from seqclf.models import auto
+
+    choice = auto.recommend(profile)
     raw = cfg.to_dict()
     raw["model"] = {"masking": cfg.model.masking, **choice.model}
     # the choice's training and data keys, where the config leaves them at their defaults

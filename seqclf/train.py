@@ -157,7 +157,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     """Fit (or continue fitting) in ``run_dir``, score on the test set, write everything."""
     from seqclf.backend import environment, keras
     from seqclf.distributed import workers
-    from seqclf.model import predict_proba
+    from seqclf.streaming import test_proba
 
     k = keras()
     if progress is not None:
@@ -177,7 +177,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     shutil.rmtree(run_dir / runs.BACKUP, ignore_errors=True)
 
     predict_start = time.time()
-    proba = predict_proba(model, d.x_test, cfg)
+    proba = test_proba(model, d, cfg)  # streamed data: chunk by chunk
     predict_seconds = time.time() - predict_start
     decision = choose_decision(model, cfg, d)
     if decision is not None:

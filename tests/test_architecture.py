@@ -23,7 +23,7 @@ LAYERS = [
     {"models"},  # the family plugins and their Keras layers (seqclf/models/)
     {"config"},
     {"data"},  # the data package (seqclf/data/): readers, checks, splits, preprocessing
-    {"runs", "model", "distributed", "compute", "prepare", "callbacks"},
+    {"runs", "model", "distributed", "compute", "prepare", "callbacks", "streaming"},
     {"evaluate", "fitting", "train", "datasets", "export", "init"},
     {"compare", "estimator", "experiment", "reference", "serving", "repeats"},
     {"search"},

@@ -222,21 +222,48 @@ def scan(spec: Any, cfg: DataConfig, require_labels: bool = True,
             feature columns, with and without labels; an id in two places.
     """
     files = data_files(spec)
+    counts = [0] * len(files)
+    labels: list[Any] = []
+    has_labels = False
+    lengths: list[np.ndarray] = []
+    names: list[str] = []
+    unit, missing, largest = "line", 0, -np.inf
+    for f, chunk in dataset_chunks(files, cfg, require_labels, missing_values, rows):
+        names, unit, has_labels = chunk.feature_names, chunk.unit, chunk.labels is not None
+        if chunk.labels is not None:
+            labels += chunk.labels
+        lengths.append(np.array([len(s) for s in chunk.sequences], dtype=np.int64))
+        missing += chunk.missing
+        if tokens:
+            largest = max(largest, max(float(np.nanmax(s[:, 0])) for s in chunk.sequences))
+        counts[f] += len(chunk)
+    if has_labels and not all(isinstance(v, int) for v in labels):
+        labels = [str(v) for v in labels]  # integers only if every chunk's are
+    return Scan(describe(spec), files, counts, labels if has_labels else None,
+                np.concatenate(lengths) if lengths else np.zeros(0, np.int64),
+                names, unit, missing, largest)
+
+
+def dataset_chunks(spec: Any, cfg: DataConfig, require_labels: bool = True,
+                   missing_values: str = "error", rows: int | None = None
+                   ) -> Iterator[tuple[int, SequenceSet]]:
+    """Every file's chunks of a data path in one pass, with the checks that the shards
+    agree (one format, the same feature columns, labels in all or none, each id in one
+    place): (the file's index, a chunk).
+
+    Raises:
+        SeqclfError: As ``read_sequences`` for the same files.
+    """
+    files = spec if isinstance(spec, list) and all(isinstance(f, Path) for f in spec) \
+        else data_files(spec)
     check_one_format(files)
     seen: set[str] | None = set() if cfg.format == "long" else None
-    counts: list[int] = []
-    labels: list[Any] = []
-    has_labels: bool | None = None
-    lengths: list[np.ndarray] = []
     names: list[str] | None = None
-    unit, missing, largest, first = "line", 0, -np.inf, None
-    for path in files:
-        n = 0
-        for chunk in file_chunks(path, cfg, require_labels, missing_values,
-                                 1 + sum(counts), rows, seen):
+    has_labels, first, n = False, None, 0
+    for f, path in enumerate(files):
+        for chunk in file_chunks(path, cfg, require_labels, missing_values, 1 + n, rows, seen):
             if names is None:
-                names, first, unit = chunk.feature_names, chunk.source, chunk.unit
-                has_labels = chunk.labels is not None
+                names, first, has_labels = chunk.feature_names, chunk.source, chunk.labels is not None
             elif chunk.feature_names != names:
                 raise SeqclfError(f"{chunk.source}: feature columns {chunk.feature_names} "
                                   f"differ from {first}'s {names}. All shards of a dataset "
@@ -245,19 +272,8 @@ def scan(spec: Any, cfg: DataConfig, require_labels: bool = True,
                 has, lacks = (chunk.source, first) if not has_labels else (first, chunk.source)
                 raise SeqclfError(f"{lacks}: has no label column {cfg.label_column!r} but "
                                   f"{has} has. All shards of a dataset need the same columns.")
-            if chunk.labels is not None:
-                labels += chunk.labels
-            lengths.append(np.array([len(s) for s in chunk.sequences], dtype=np.int64))
-            missing += chunk.missing
-            if tokens:
-                largest = max(largest, max(float(np.nanmax(s[:, 0])) for s in chunk.sequences))
             n += len(chunk)
-        counts.append(n)
-    if has_labels and not all(isinstance(v, int) for v in labels):
-        labels = [str(v) for v in labels]  # integers only if every chunk's are
-    return Scan(describe(spec), files, counts, labels if has_labels else None,
-                np.concatenate(lengths) if lengths else np.zeros(0, np.int64),
-                names or [], unit, missing, largest)
+            yield f, chunk
 
 
 def split_parts(scan: Scan, fraction: float, seed: int, stratify: bool, key: str,
