@@ -272,7 +272,7 @@ def fit(cfg: Config, d: Any, hardware: Hardware, callbacks: Any = (),
     fit_start = time.time()
     if distributed.is_multi_worker(hardware.strategy):
         model = _fit_workers(cfg, d, model, hardware, per_class, steps, callbacks,
-                             lambda: build_model(cfg, d.prep))
+                             lambda: build_model(cfg, d.prep), progress)
     else:
         train = py_dataset(lambda epoch: batches(cfg, d.train, d.prep, per_class, t.shuffle,
                                                  epoch, t.batch_size), steps)
@@ -292,8 +292,9 @@ def fit(cfg: Config, d: Any, hardware: Hardware, callbacks: Any = (),
 
 def _fit_workers(cfg: Config, d: Any, model: Any, hardware: Hardware,
                  per_class: np.ndarray | None, steps: int, callbacks: list[Any],
-                 rebuild: Callable[[], Any]) -> Any:
-    """The multi-worker fit: worker i of n reads files i, i+n, ... (``shard_files``)."""
+                 rebuild: Callable[[], Any], progress: Progress | None = None) -> Any:
+    """The multi-worker fit: worker i of n reads files i, i+n, ... (``shard_files``),
+    which it says (a progress note) the first time it reads them."""
     import tensorflow as tf
 
     from seqclf import distributed
@@ -326,9 +327,16 @@ def _fit_workers(cfg: Config, d: Any, model: Any, hardware: Hardware,
                           "streaming with training.distribute 'multi_worker'. Got 'focal' "
                           "instead.")
 
+    said: set[tuple[int, int]] = set()
+
     def maker(part: Part, weights: np.ndarray | None, shuffle: bool) -> Any:
         def make(worker: int, n: int, per_replica: int, epoch: int) -> Iterator[Any]:
             files = shard_files(len(part.scan.files), n, worker)
+            if progress is not None and (worker, id(part)) not in said:
+                said.add((worker, id(part)))
+                names = ", ".join(str(part.scan.files[f]) for f in files)
+                progress.note(f"worker {worker} of {n} reads {len(files)} of "
+                              f"{len(part.scan.files)} files: {names}")
             for batch in batches(cfg, part.only(files), d.prep, weights, shuffle, epoch,
                                  per_replica, files):
                 x, y = batch[0], batch[1].astype(np.int64)

@@ -380,3 +380,59 @@ def test_evaluate_scores_the_same_streamed_or_not(long_run, tmp_path, monkeypatc
                                                                   memory.confusion)
     assert streamed.log_loss == pytest.approx(memory.log_loss, rel=1e-9)
     assert streamed.source == memory.source == str(data)
+
+
+@pytest.mark.slow
+def test_two_workers_stream_disjoint_shards(tmp_path):
+    """training.distribute multi_worker with streaming: two local processes, each reading
+    only its own Parquet shards (together every shard once), train to a complete run."""
+    import json
+    import os
+    import re
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import write_config
+    from seqclf.data.convert import convert
+
+    csv = write_csv(tmp_path / "d.csv", grouped(64, seed=15))
+    convert(csv, data_cfg(csv), tmp_path / "d.parquet", shards=4)
+    config = write_config(tmp_path / "mw.yaml", {
+        "data": {"train": "d-*-of-00004.parquet", "format": "long", "streaming": True},
+        "model": {"units": 4},
+        "training": {"epochs": 2, "batch_size": 8, "seed": 1, "validation_split": 0.25,
+                     "distribute": "multi_worker", "tensorboard": False}})
+
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    addresses = [f"127.0.0.1:{port()}" for _ in range(2)]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "SEQCLF_DEBUG")}
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "seqclf.cli", "train", str(config), "--output-dir",
+         str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**env, "TF_CONFIG": json.dumps({"cluster": {"worker": addresses},
+                                             "task": {"type": "worker", "index": i}})})
+        for i in range(2)]
+    out = []
+    try:
+        out = [proc.communicate(timeout=300)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert all(proc.returncode == 0 for proc in procs), [o[-3000:] for o in out]
+    read = {}
+    for text in out:
+        for worker, names in re.findall(r"worker (\d) of 2 reads 2 of 4 files: (.*)", text):
+            read.setdefault(int(worker), set()).update(n.strip() for n in names.split(","))
+    shards = {str(p) for p in sorted(tmp_path.glob("d-*-of-00004.parquet"))}
+    assert set(read) == {0, 1}
+    assert not (read[0] & read[1]) and read[0] | read[1] == shards
+    run = next((tmp_path / "runs").iterdir())
+    assert json.loads((run / "manifest.json").read_text())["workers"] == 2
+    assert len(pd.read_csv(run / "history.csv")) == 2
