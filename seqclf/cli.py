@@ -352,6 +352,36 @@ def export(
 
 @app.command()
 @handle_errors
+def explain(
+    run_dir: RunArg,
+    data: Annotated[Path, typer.Option(help="Data file in the run's layout (labels optional: "
+                                            "without them permutation importance measures "
+                                            "agreement with the model's own labels).",
+                                       show_default=False)],
+    ids: Annotated[Optional[list[str]], typer.Option(
+        "--ids", help="A sequence to attribute step by step (repeatable; default: the first "
+                      "4).", show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        help="Directory to write into (default: RUN_DIR/explain).", show_default=False)] = None,
+    repeats: Annotated[int, typer.Option(help="Shuffles per channel (permutation "
+                                              "importance).")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the shuffles and baselines.")] = 0,
+) -> None:
+    """Which steps and channels drove the predictions: integrated gradients per step and
+    channel for the predicted class (occlusion for minirocket), permutation importance
+    per channel; explanation.json, attributions.csv, permutation_importance.csv and two
+    plots."""
+    from seqclf.explain import explain as explain_run
+
+    result = explain_run(run_dir, data, ids, output, repeats=repeats, seed=seed)
+    ranking = ", ".join(f"{r['channel']} {r['accuracy_drop']:+.3f}" for r in result.importance)
+    typer.echo(f"attributions ({result.method.replace('_', ' ')}) for "
+               f"{', '.join(result.ids)}; accuracy drop per shuffled channel: {ranking}")
+    typer.echo(f"wrote {len(result.files)} files to {result.path}")
+
+
+@app.command()
+@handle_errors
 def serve(
     run_dir: Annotated[Path, typer.Argument(
         help="A run directory; with --engine onnx, a directory written by `seqclf export "

@@ -25,7 +25,7 @@ LAYERS = [
     {"data"},  # the data package (seqclf/data/): readers, checks, splits, preprocessing
     {"runs", "model", "distributed", "compute", "prepare", "callbacks", "streaming"},
     {"evaluate", "fitting", "train", "datasets", "export", "init"},
-    {"compare", "estimator", "experiment", "reference", "serving", "repeats"},
+    {"compare", "estimator", "experiment", "reference", "serving", "repeats", "explain"},
     {"search"},
     {"sweep"},
     {"cli", "__main__"},
