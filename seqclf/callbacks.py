@@ -127,9 +127,11 @@ def history_recorder(k: Any, path: Path) -> Any:
 
 
 def history_rows(columns: dict[str, list[float]]) -> list[dict[str, Any]]:
-    """history.csv rows (one per epoch) from history columns."""
+    """history.csv rows (one per epoch) from history columns; a shorter column (an
+    ensemble member that stopped early) is empty in the later rows."""
     n = max((len(v) for v in columns.values()), default=0)
-    return [{"epoch": i + 1, **{key: float(v[i]) for key, v in columns.items()}}
+    return [{"epoch": i + 1, **{key: float(v[i]) if i < len(v) else None
+                                for key, v in columns.items()}}
             for i in range(n)]
 
 

@@ -122,6 +122,9 @@ def export(run_dir: str | Path, fmt: str, output: str | Path,
     decision = run.decision  # the labels' rule: parity and the sidecar use it
     expected = predict_proba(model, x, run.config)
     _generic_kernels(model)
+    # Keras exports only a model that has run; predict_proba may have run only its parts
+    # (an ensemble's members, a family's own features)
+    model.predict_on_batch(x[:1])
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         staging = outputs.staging_directory(output)  # mode as mkdir gives (mkdtemp: 0700)

@@ -69,18 +69,23 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         # an ensemble: each member fitted as a config of its own (calibrated together
         # below, not one by one), then combined
         fit_start = time.time()
-        models = []
+        models, history = [], {}
         for section, seed in cfg.model.member_sections(cfg.training.seed):
             if progress is not None:
                 progress.note(f"member {len(models) + 1}: {section['family']}, seed {seed}")
             member = member_config(cfg, section, seed)
             member = member.model_copy(update={"training": member.training.model_copy(
                 update={"calibration": "none"})})
-            models.append(fit_model(member, d, hardware, progress=progress)[0])
+            fitted, _, own = fit_model(member, d, hardware, progress=progress)
+            models.append(fitted)
+            # history.csv: each member's columns, member_<i>_loss, ...
+            own = own if own is not None else fitted.history.history
+            history.update({f"member_{len(models)}_{key}": [float(v) for v in values]
+                            for key, values in own.items()})
         model = registry.get(cfg.model.family).combine(k, models)
         fit_seconds = time.time() - fit_start
         record["calibration"] = calibrate(model, cfg, d, progress)
-        return model, fit_seconds, {}
+        return model, fit_seconds, history
     closed_form = registry.hook(cfg.model.family, "fit")
     if closed_form is not None:
         # (its config refused the training keys of gradient descent: config.CLOSED_FORM_UNUSED)

@@ -41,15 +41,20 @@ def confusion_figure(matrix: list[list[int]], labels: list[str], title: str) -> 
 
 
 def curves_figure(history: dict[str, list[float]], baseline: float | None) -> Any:
-    """Loss and accuracy per epoch, training and (when present) validation."""
+    """Loss and accuracy per epoch, training and (when present) validation; an
+    ensemble's history has them per member (``member_1_loss``, ...)."""
     plt = _pyplot()
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
-    epochs = np.arange(1, len(history.get("loss", [])) + 1)
     for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
-        for prefix, style in (("", "-"), ("val_", "--")):
-            values = history.get(prefix + metric)
-            if values:
-                ax.plot(epochs, values, style, label=(prefix or "train_") + metric)
+        for key, values in history.items():
+            if key != metric and not key.endswith("_" + metric):
+                continue
+            values = np.asarray(values, dtype=float)
+            values = values[~np.isnan(values)]  # a member that stopped early
+            if len(values):
+                ax.plot(np.arange(1, len(values) + 1), values,
+                        "--" if "val_" in key else "-",
+                        label=key if key != metric else "train_" + metric)
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.grid(alpha=0.3)

@@ -198,7 +198,9 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
         "seconds_per_epoch": (float(np.mean(history["epoch_seconds"]))
                               if history.get("epoch_seconds") else 0.0),
         "parameters": model.count_params(),
-        "final": {key: values[-1] for key, values in history.items()}, "sizes": sizes,
+        "final": {key: [v for v in values if v == v][-1]  # NaN: a member stopped earlier
+                  for key, values in history.items() if any(v == v for v in values)},
+        "sizes": sizes,
     }
     runs.write_json(run_dir / runs.METRICS, metrics)
     seconds = time.time() - started

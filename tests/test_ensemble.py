@@ -66,6 +66,11 @@ def test_an_ensemble_trains_saves_and_averages_its_members(long_data, tmp_path, 
     np.testing.assert_allclose(model.predict(x, verbose=0), np.mean(members, axis=0),
                                atol=1e-6)
     assert not np.allclose(members[0], members[1])  # copies differ by their seed
+    import pandas as pd
+
+    history = pd.read_csv(result.run_dir / "history.csv")  # each member's epochs
+    assert {"member_1_loss", "member_1_accuracy", "member_4_loss"} <= set(history.columns)
+    assert len(history) == 2
     again = evaluate(result.run_dir)
     assert again.accuracy == pytest.approx(result.evaluation.accuracy)
     # one model to export too: ONNX, kept only if it agrees with Keras on the test data
@@ -74,3 +79,21 @@ def test_an_ensemble_trains_saves_and_averages_its_members(long_data, tmp_path, 
     exported = export(result.run_dir, "onnx", tmp_path / "deploy")
     assert exported.model_path.is_file() and exported.n == len(x)
     assert exported.max_abs_diff < 1e-4
+
+
+def test_history_of_members_that_ran_different_epochs():
+    from seqclf.callbacks import history_rows
+    from seqclf.report import curves_figure
+
+    columns = {"member_1_loss": [0.9, 0.5, 0.4], "member_2_loss": [0.8],
+               "member_2_val_accuracy": [0.6]}
+    rows = history_rows(columns)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[2] == {"epoch": 3, "member_1_loss": 0.4, "member_2_loss": None,
+                       "member_2_val_accuracy": None}
+    figure = curves_figure(columns, baseline=0.5)
+    loss_ax, acc_ax = figure.axes
+    assert sorted(line.get_label() for line in loss_ax.lines) == ["member_1_loss",
+                                                                 "member_2_loss"]
+    assert [len(line.get_xdata()) for line in loss_ax.lines] == [3, 1]
+    assert "member_2_val_accuracy" in [line.get_label() for line in acc_ax.lines]
