@@ -15,7 +15,7 @@ Two views, both in the model's input space (after scaling and padding):
   that class then get almost nothing; data baselines average that away. A sequence's
   attributions add up to its probability minus its baselines' mean probability (the JSON
   reports both, a check of the path integral). Token input (an embedding): the same on
-  the embedding outputs against zero vectors at the real tokens, summed over the embedding
+  the embedding outputs (the baselines' tokens embedded), summed over the embedding
   dimension: one number per token.
   A family whose probabilities are not the Keras graph's (a ``predict_proba`` hook:
   minirocket's PPV counts, no gradient) and token input of an ensemble use **occlusion**:
@@ -150,13 +150,13 @@ def explain(run_dir: str | Path, data: str | Path, ids: list[str] | None = None,
     xs, targets, real_chosen = x[picked], predicted[picked], real[picked]
     method = attribution_method(cfg, tokens)
     if method == "integrated_gradients":
-        origins = None if tokens else data_baselines(x, real, picked, BASELINES, seed)
-        attributions, base_p = integrated_gradients(model, xs, real_chosen, targets, origins,
-                                                    ig_steps)
+        origins = data_baselines(x[..., None] if tokens else x, real, picked, BASELINES, seed)
+        attributions, base_p = integrated_gradients(
+            model, xs, real_chosen, targets, origins[..., 0] if tokens else origins, ig_steps,
+            tokens)
         details: dict[str, Any] = {"steps": ig_steps, "baseline": (
-            "zero embedding vectors at real tokens" if tokens else
             f"{origins.shape[1]} sequences of the data on each sequence's real steps "
-            "(expected gradients)")}
+            "(expected gradients" + ("; tokens: their embeddings)" if tokens else ")"))}
     else:
         attributions, base_p, window = occlusion(
             lambda batch: predict_proba(model, batch, cfg), xs, real_chosen, targets,
@@ -296,14 +296,13 @@ def channel_means(x: np.ndarray, real: np.ndarray) -> np.ndarray:
 
 
 def integrated_gradients(model: Any, x: np.ndarray, real: np.ndarray, targets: np.ndarray,
-                         origins: np.ndarray | None, steps: int
+                         origins: np.ndarray, steps: int, tokens: bool = False
                          ) -> tuple[np.ndarray, np.ndarray]:
-    """Integrated gradients of ``targets``' probabilities for each row of ``x``.
+    """Integrated gradients of ``targets``' probabilities for each row of ``x``, averaged
+    over each row's baselines (``origins``: (rows, baselines, steps[, channels])).
 
-    Numeric input (``origins``: (rows, baselines, steps, channels)): averaged over each
-    row's baselines, (rows, steps, channels). Token input (``origins`` None): on the
-    embedding outputs against zero vectors at the real tokens, summed over the embedding
-    dimension: (rows, steps, 1).
+    Numeric input: (rows, steps, channels). Token input: on the embedding outputs (the
+    baselines' tokens embedded), summed over the embedding dimension: (rows, steps, 1).
 
     Returns:
         (attributions, each row's mean target probability at its baselines).
@@ -311,7 +310,7 @@ def integrated_gradients(model: Any, x: np.ndarray, real: np.ndarray, targets: n
     from seqclf.backend import keras
 
     ops = keras().ops
-    if origins is None:
+    if tokens:
         probe, embed = _embedding_probe(model)
 
         def call(e: Any, tokens: Any) -> Any:
@@ -322,27 +321,25 @@ def integrated_gradients(model: Any, x: np.ndarray, real: np.ndarray, targets: n
     gradient = _gradient_function(call, int(model.outputs[0].shape[-1]))
     out, base_p = [], []
     for j, (row, mask, target) in enumerate(zip(x, real, targets)):
-        if origins is None:  # the path runs over the embedding outputs
-            end = embed(row[None])[0]
-            start = np.where(mask[:, None], 0.0, end)[None].astype(np.float32)
+        if tokens:  # the path runs over the embedding outputs
+            end, start = embed(row[None])[0], embed(origins[j])
         else:
             end, start = row, origins[j]
         diff = (end[None] - start).astype(np.float32)  # (baselines, steps, channels)
-        context = (np.repeat(row[None], max(len(start), GRADIENT_BATCH), axis=0)
-                   if origins is None else np.zeros(1, dtype=np.float32))
+        context = (np.repeat(row[None], max(len(start) + 1, GRADIENT_BATCH), axis=0)
+                   if tokens else np.zeros(1, dtype=np.float32))
         both = np.concatenate([start, end[None]]).astype(np.float32)
         p = ops.convert_to_numpy(call(ops.convert_to_tensor(both), ops.convert_to_tensor(
-            context[: len(both)] if origins is None else context)))[:, target]
+            context[: len(both)] if tokens else context)))[:, target]
         wanted = float(p[-1] - np.mean(p[:-1]))
         n = steps
         while True:
-            attr = _path_integral(gradient, start, diff, n, context, int(target),
-                                  origins is None)
+            attr = _path_integral(gradient, start, diff, n, context, int(target), tokens)
             if (abs(attr.sum() - wanted) <= COMPLETENESS * max(abs(wanted), 0.01)
                     or n >= MAX_IG_STEPS):
                 break
             n *= 4
-        out.append(attr if origins is not None else attr.sum(axis=-1)[..., None])
+        out.append(attr.sum(axis=-1)[..., None] if tokens else attr)
         base_p.append(float(np.mean(p[:-1])))
     return np.asarray(out, dtype=np.float64), np.asarray(base_p, dtype=np.float64)
 

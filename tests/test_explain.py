@@ -166,3 +166,34 @@ def test_the_cli_writes_the_files_and_refuses_bad_ids_and_missing_data(long_run,
     assert result.stderr.startswith(f"error: {tmp_path / 'missing.csv'}: file not found.")
     result = CliRunner().invoke(app, ["explain", str(long_run.run_dir)])
     assert result.exit_code == 2 and "Missing option '--data'" in result.stderr
+
+
+@pytest.mark.slow
+def test_token_input_gets_one_attribution_per_token(tmp_path):
+    """Tokens 1-7 at random; the token at position 2 (8 or 9) decides the class."""
+    from seqclf.config import load_config
+    from seqclf.explain import explain
+    from seqclf.train import train
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(120):
+        tokens = rng.integers(1, 8, int(rng.integers(5, 11)))
+        tokens[2] = 9 if i % 2 else 8
+        rows.append({"id": f"t{i:03d}", **{f"s{k}": int(tokens[k]) if k < len(tokens) else None
+                                            for k in range(10)}, "label": i % 2})
+    write_csv(tmp_path / "tok.csv", pd.DataFrame(rows))
+    write_config(tmp_path / "tok.yaml", {
+        "data": {"train": "tok.csv", "format": "wide", "test_split": 0.3},
+        "model": {"embedding": {"input_dim": 10, "output_dim": 4}, "cell": "gru", "units": 8},
+        "optimizer": {"name": "adam", "learning_rate": 0.03},
+        "training": {"epochs": 8, "batch_size": 16, "seed": 0, "tensorboard": False}})
+    run = train(load_config(tmp_path / "tok.yaml"), tmp_path / "runs").run_dir
+    ids = [f"t{i:03d}" for i in range(6)]
+    result = explain(run, tmp_path / "tok.csv", ids, tmp_path / "out")
+    assert result.method == "integrated_gradients" and result.attributions.shape == (6, 10, 1)
+    assert (~result.real).any() and (result.attributions[~result.real] == 0.0).all()
+    mass = np.abs(result.attributions[..., 0])
+    assert (mass[:, 2] / mass.sum(axis=1)).mean() >= 0.7
+    assert [r["channel"] for r in result.importance] == ["token"]
+    assert result.importance[0]["accuracy_drop"] > 0.2
