@@ -120,7 +120,7 @@ def explain(run_dir: str | Path, data: str | Path, ids: list[str] | None = None,
     if outputs.is_stdout(out):
         raise must_be("seqclf explain", "--output", "a directory (standard output cannot "
                       "hold one)", str(out))
-    for name, value, low in (("--repeats", repeats, 1), ("--steps", ig_steps, 1)):
+    for name, value, low in (("--repeats", repeats, 1), ("ig_steps", ig_steps, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise must_be("seqclf explain", name, f"a whole number >= {low}", value)
     if run.config.model.is_stateful():
