@@ -94,6 +94,7 @@ def test_integer_tokens_get_an_embedding_and_a_bidirectional_lstm():
     assert DataProfile.of(seqs, ["a", "b"]).tokens is None
 
 
+@pytest.mark.slow
 def test_auto_with_tokens_trains_an_embedding(tmp_path):
     from conftest import write_csv
     from seqclf.config import load_config

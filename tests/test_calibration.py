@@ -227,6 +227,7 @@ def test_a_calibrated_run_exports_to_onnx_with_its_probabilities(calibrated_run,
         result.evaluation.ece)
 
 
+@pytest.mark.slow
 def test_an_ensemble_scales_each_member_by_its_own_temperature(long_data, keras):
     from seqclf import compute
     from seqclf.fitting import fit_model

@@ -248,6 +248,7 @@ THRESHOLD = {"data__format": "wide", "model__cell": "gru", "model__units": 4,
              "training__tensorboard": False}
 
 
+@pytest.mark.slow
 def test_predict_applies_the_threshold_and_save_load_keeps_it(tmp_path):
     from conftest import wide_frame
     from seqclf.evaluate import predict

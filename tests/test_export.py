@@ -129,6 +129,7 @@ def test_export_checks_parity_on_given_data(wide_run, tmp_path):
     assert json.loads((tmp_path / "o" / "preprocessing.json").read_text())["decision"] is None
 
 
+@pytest.mark.slow
 def test_the_sidecar_records_the_run_threshold_and_how_to_apply_it(tmp_path):
     """A run with a decision threshold (decision.json): preprocessing.json holds it, the
     recipe says how to apply it, and applied to the ONNX model's output it gives seqclf
