@@ -54,6 +54,17 @@ CONFIGS = ("auto", "minirocket", "minirocket_ensemble", "inception_time", "lstm_
 BASELINES = ("minirocket", "rocket", "1nn_euclidean", "majority_class")
 
 
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=ROOT, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+COMMIT = _commit()
+
+
 def seqclf(*args: str) -> list[str]:
     return [sys.executable, "-m", "seqclf", *args]
 
@@ -102,6 +113,7 @@ def run_one(config: str, problem: Path, seed: int, work: Path) -> dict[str, Any]
     family = next(line.split(":", 1)[1].strip() for line in resolved.splitlines()
                   if line.strip().startswith("family:"))
     return {"config": config, "problem": problem.name, "seed": seed, "family": family,
+            "commit": COMMIT, "measured": time.strftime("%Y-%m-%d %H:%M"),
             "accuracy": metrics["test"]["accuracy"], "fit_seconds": metrics["fit_seconds"],
             "predict_seconds": metrics.get("predict_seconds"),
             "parameters": metrics["parameters"], "command_seconds": wall,
@@ -157,6 +169,19 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
              + "a single value: one seed), official UCR splits. Baselines from the "
              "data folder's baselines.csv (aeon 1.6.0, random_state 0, computed from the "
              "same CSV files). The majority class is the chance level to beat.", ""]
+    provenance: dict[str, list[dict[str, Any]]] = {}
+    for r in results + refused:
+        provenance.setdefault(r.get("commit", "?"), []).append(r)
+    if len(provenance) > 1:  # --resume kept runs of an earlier invocation
+        parts = []
+        for commit, rs in sorted(provenance.items(), key=lambda kv: min(
+                r.get("measured", "") for r in kv[1])):
+            when = sorted(r["measured"] for r in rs if "measured" in r)
+            parts.append(f"{', '.join(sorted({r['config'] for r in rs}))}: "
+                         + (f"commit {commit}, {when[0]} to {when[-1]}" if when else
+                            "an earlier invocation (before runs recorded their commit)"))
+        lines += ["Runs come from several invocations (`--resume`): " + "; ".join(parts)
+                  + ".", ""]
     head = "| config | " + " | ".join(problems) + " | mean |"
     lines += [head, "|" + "---|" * (len(problems) + 2)]
     for config in configs:
@@ -239,6 +264,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in the .json (same config, problem, "
                              "seed) and run only the missing ones")
+    parser.add_argument("--rerun", nargs="+", default=[], metavar="CONFIG",
+                        help="with --resume: measure these configs again (their earlier "
+                             "runs are dropped)")
     parser.add_argument("--render", action="store_true",
                         help="write the .md again from the .json of an earlier (or cut "
                              "short) run, with that run's arguments")
@@ -266,7 +294,8 @@ def main() -> None:
     results, earlier = [], 0.0
     if args.resume and json_path.exists():
         saved = json.loads(json_path.read_text())
-        results, earlier = saved["results"], saved.get("seconds", 0.0)
+        results = [r for r in saved["results"] if r["config"] not in args.rerun]
+        earlier = saved.get("seconds", 0.0)
     done = {(r["config"], r["problem"], r["seed"]) for r in results}
     with tempfile.TemporaryDirectory(prefix="seqclf-ucr-") as tmp:
         work = Path(tmp)
