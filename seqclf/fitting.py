@@ -46,8 +46,9 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
             class, loss, sampling) and ``calibration`` (``calibrate``'s record, or None).
 
     Returns:
-        (the fitted Keras model, seconds spent fitting, the closed-form fit's history
-        columns or None when the fit went through ``model.fit`` and its callbacks).
+        (the fitted Keras model, seconds spent fitting, the history columns of a fit
+        that did not run through ``model.fit``'s callbacks: a closed-form fit's, or an
+        ensemble's members' as ``member_<i>_<column>``; None when it did).
     """
     from seqclf import distributed
     from seqclf.backend import keras, set_seed
