@@ -54,6 +54,7 @@ def run_python(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 # --- commands that work --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_train_quiet_prints_scores_and_run_directory(long_data, tmp_path):
     result = invoke("train", long_data / "tiny.yaml", *TINY, "--quiet",
                     "--output-dir", tmp_path / "out")

@@ -284,6 +284,7 @@ def test_sweep_command_bad_file_is_a_one_line_error(tmp_path):
         "instead."]
 
 
+@pytest.mark.slow
 def test_in_processes_runs_tasks_in_workers_and_passes_errors_on():
     results = dict(in_processes([(pow, (2, 3), "a"), (pow, (3, 2), "b")], jobs=2))
     assert results == {"a": 8, "b": 9}

@@ -89,6 +89,7 @@ def test_same_config_and_seed_give_identical_results_in_two_processes(tmp_path):
     assert outputs[0] == outputs[1]
 
 
+@pytest.mark.slow
 def test_a_model_file_that_would_run_code_is_refused(tmp_path):
     import keras
 
