@@ -49,10 +49,7 @@ def prepare(cfg: Config) -> Prepared:
     if decision.stream:
         return _prepare_stream(cfg, decision.line)
     train_set, test_set = load_splits(cfg)
-    d = prepare_sets(cfg, train_set, test_set)
-    if cfg.data.streaming == "auto":
-        d.chosen.insert(0, decision.line)
-    return d
+    return prepare_sets(cfg, train_set, test_set)  # in memory, as ever: nothing to say
 
 
 def _prepare_stream(cfg: Config, line: str) -> Prepared:
