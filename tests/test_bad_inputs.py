@@ -707,8 +707,10 @@ def test_sequences_longer_than_the_padding_length_warn(long_run, tmp_path, comma
 # --- a full disk while a run is written ----------------------------------------------
 
 
-@pytest.mark.parametrize("victim", ["history.csv", "backup/model.keras", "model.keras",
-                                    "metrics.json", "manifest.json"])
+# each case trains a run: one in the fast suite, the rest with --slow
+@pytest.mark.parametrize("victim", [
+    "manifest.json", *(pytest.param(v, marks=pytest.mark.slow) for v in (
+        "history.csv", "backup/model.keras", "model.keras", "metrics.json"))])
 def test_disk_full_while_writing_a_run_is_reported_and_the_run_stays_incomplete(
         tmp_path, monkeypatch, victim):
     """history.csv is written from inside Keras's fit loop, model.keras by Keras itself,
