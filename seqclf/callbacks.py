@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -148,3 +149,32 @@ def progress_callback(k: Any, progress: Progress) -> Any:
         # Batch hooks make Keras sync every step, so only a live bar pays for them.
         hooks["on_train_batch_end"] = lambda batch, logs=None: progress.batch_end(batch, logs or {})
     return k.callbacks.LambdaCallback(**hooks)
+
+
+def restore_or_build(k: Any, strategy: Any, checkpoint: Path | None,
+                     build: Callable[[], Any]) -> tuple[Any, int, dict[str, Any]]:
+    """The model to fit (under the distribution strategy, if any): the interrupted fit's
+    from ``checkpoint`` with its epoch count and saved state, else a new one from
+    ``build`` (epoch 0, no state)."""
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        restored = load_checkpoint(k, checkpoint) if checkpoint is not None else None
+        return restored if restored is not None else (build(), 0, {})
+
+
+def fit_callbacks(k: Any, training: Any, callbacks: Any, checkpoint: Path | None,
+                  saved_state: dict[str, Any]) -> list[Any]:
+    """``callbacks`` and those ``training`` asks for, in the order a fit needs them:
+    ReduceLROnPlateau first (it logs the rate history.csv records), then the given ones,
+    early stopping, and the checkpoint last (see ``checkpointer``)."""
+    callbacks = list(callbacks)
+    if training.early_stopping is not None:
+        es = training.early_stopping
+        callbacks.append(k.callbacks.EarlyStopping(
+            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
+            restore_best_weights=es.restore_best_weights))
+    if training.reduce_lr_on_plateau is not None:
+        callbacks.insert(0, k.callbacks.ReduceLROnPlateau(
+            **training.reduce_lr_on_plateau.model_dump()))
+    if checkpoint is not None:
+        callbacks.append(checkpointer(k, checkpoint, callbacks, saved_state))
+    return callbacks

@@ -6,7 +6,6 @@ scaling of ``training.calibration``, folded into the model."""
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
 import time
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from seqclf.callbacks import checkpointer, load_checkpoint, progress_callback
+from seqclf.callbacks import fit_callbacks, progress_callback, restore_or_build
 from seqclf.compute import Hardware
 from seqclf.config import Config
 from seqclf.errors import must_be
@@ -57,13 +56,13 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
 
     k = keras()
     set_seed(cfg.training.seed)
+    t = cfg.training
+    per_class = class_weights(cfg, d.prep.classes, d.y_train)
     if d.streamed:  # data.streaming: batches read from the files each epoch
         from seqclf import streaming
 
-        return streaming.fit(cfg, d, hardware, callbacks, progress, checkpoint)
+        return streaming.fit(cfg, d, hardware, per_class, callbacks, progress, checkpoint)
     record = {} if record is None else record
-    t = cfg.training
-    per_class = class_weights(cfg, d.prep.classes, d.y_train)
     record["imbalance"] = {**t.imbalance(), "weights": (
         None if per_class is None else dict(zip(map(str, d.prep.classes), per_class.tolist())))}
     if registry.hook(cfg.model.family, "combine") is not None:
@@ -106,13 +105,8 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         fit_seconds = time.time() - fit_start
         record["calibration"] = calibrate(model, cfg, d, progress)
         return model, fit_seconds, history
-    initial_epoch, saved_state = 0, {}
-    with hardware.strategy.scope() if hardware.strategy else contextlib.nullcontext():
-        restored = load_checkpoint(k, checkpoint) if checkpoint is not None else None
-        if restored is not None:
-            model, initial_epoch, saved_state = restored
-        else:
-            model = build_model(cfg, d.prep)
+    model, initial_epoch, saved_state = restore_or_build(
+        k, hardware.strategy, checkpoint, lambda: build_model(cfg, d.prep))
     stateful = cfg.model.is_stateful()
     x_train, y_train = d.x_train, d.y_train
     if t.sampling == "oversample":
@@ -126,16 +120,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     if d.x_val is not None:
         validation = _weighted(d.x_val, targets(d.y_val), None, d.y_val,
                                fixed_batch_padding(len(d.x_val), t.batch_size, stateful))
-    callbacks = list(callbacks)
-    if t.early_stopping is not None:
-        es = t.early_stopping
-        callbacks.append(k.callbacks.EarlyStopping(
-            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
-            restore_best_weights=es.restore_best_weights))
-    if t.reduce_lr_on_plateau is not None:  # first: it logs the rate history.csv records
-        callbacks.insert(0, k.callbacks.ReduceLROnPlateau(**t.reduce_lr_on_plateau.model_dump()))
-    if checkpoint is not None:
-        callbacks.append(checkpointer(k, checkpoint, callbacks, saved_state))
+    callbacks = fit_callbacks(k, t, callbacks, checkpoint, saved_state)
     if progress is not None:
         progress.note(hardware.plan.resolved(model).line())
         progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size), initial_epoch)

@@ -21,7 +21,6 @@ predictions (they need the validation set's arrays).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from pathlib import Path
@@ -143,19 +142,6 @@ def preprocessor(cfg: Config, train: Part) -> Preprocessor:
 # --- batches -------------------------------------------------------------------------
 
 
-def class_weights(cfg: Config, prep: Preprocessor, y: np.ndarray) -> np.ndarray | None:
-    """``training.class_weight`` per class: balanced (n / (classes x count)) or a
-    mapping {label: weight} (others 1); None when unweighted."""
-    spec = cfg.training.class_weight
-    n_classes = len(prep.classes)
-    if spec == "none":
-        return None
-    if spec == "balanced":
-        counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-        return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
-    return np.array([float(spec.get(str(c), 1.0)) for c in prep.classes])
-
-
 def batches(cfg: Config, part: Part, prep: Preprocessor, per_class: np.ndarray | None,
             shuffle: bool, epoch: int, batch_size: int, files: list[int] | None = None
             ) -> Iterator[tuple[np.ndarray, ...]]:
@@ -225,41 +211,26 @@ def py_dataset(make: Callable[[int], Iterator[tuple[np.ndarray, ...]]], n_batche
 # --- the fit -------------------------------------------------------------------------
 
 
-def fit(cfg: Config, d: Any, hardware: Hardware, callbacks: Any = (),
-        progress: Progress | None = None, checkpoint: Path | None = None
-        ) -> tuple[Any, float, None]:
+def fit(cfg: Config, d: Any, hardware: Hardware, per_class: np.ndarray | None,
+        callbacks: Any = (), progress: Progress | None = None,
+        checkpoint: Path | None = None) -> tuple[Any, float, None]:
     """``fitting.fit_model``'s streaming branch: the model fitted on batches read from the
     files each epoch (``model.fit`` on a ``PyDataset``; the multi-worker loop on each
-    worker's own files), with the same callbacks as in memory."""
+    worker's own files), with the same callbacks as in memory; ``per_class``: the class
+    weights ``fit_model`` computed (``fitting.class_weights``), or None."""
     from seqclf import distributed
     from seqclf.backend import keras, set_seed
-    from seqclf.callbacks import checkpointer, load_checkpoint, progress_callback
+    from seqclf.callbacks import fit_callbacks, progress_callback, restore_or_build
     from seqclf.model import build_model
 
     check(cfg)
     k = keras()
     set_seed(cfg.training.seed)
     t = cfg.training
-    initial_epoch, saved_state = 0, {}
-    with hardware.strategy.scope() if hardware.strategy else contextlib.nullcontext():
-        restored = load_checkpoint(k, checkpoint) if checkpoint is not None else None
-        if restored is not None:
-            model, initial_epoch, saved_state = restored
-        else:
-            model = build_model(cfg, d.prep)
-    per_class = class_weights(cfg, d.prep, d.y_train)
+    model, initial_epoch, saved_state = restore_or_build(
+        k, hardware.strategy, checkpoint, lambda: build_model(cfg, d.prep))
     steps = math.ceil(len(d.train) / t.batch_size)
-    # the callbacks as fit_model's: ReduceLROnPlateau first, early stopping, checkpoint
-    callbacks = list(callbacks)
-    if t.early_stopping is not None:
-        es = t.early_stopping
-        callbacks.append(k.callbacks.EarlyStopping(
-            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
-            restore_best_weights=es.restore_best_weights))
-    if t.reduce_lr_on_plateau is not None:
-        callbacks.insert(0, k.callbacks.ReduceLROnPlateau(**t.reduce_lr_on_plateau.model_dump()))
-    if checkpoint is not None:
-        callbacks.append(checkpointer(k, checkpoint, callbacks, saved_state))
+    callbacks = fit_callbacks(k, t, callbacks, checkpoint, saved_state)  # as fit_model's
     if progress is not None:
         progress.note(hardware.plan.resolved(model).line())
         progress.note(f"streaming {len(d.train):,} training sequences from "
