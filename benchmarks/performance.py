@@ -334,14 +334,19 @@ def job_seqclf(spec: dict) -> dict:
         config = data / "large.yaml"
     overrides = [f"data.train={data / 'train.csv'}", f"data.test={data / 'test.csv'}",
                  f"training.seed={spec['seed']}", *spec["set"]]
-    # jit_compile auto depends on the epoch count; the benchmark runs few epochs of what
-    # is shipped for many, so auto is decided for the shipped count, as `seqclf train` would.
+    # jit_compile auto depends on the training work; the benchmark runs few epochs of what
+    # is shipped for many, so auto is decided for the shipped run (a first run: nothing
+    # compiled before), as `seqclf train` would.
     shipped = load_config(config, overrides)
     if shipped.training.jit_compile == "auto" and shipped.training.backend in ("auto",
                                                                              "tensorflow"):
-        from seqclf.compute import jit_compile
+        import dataclasses
 
-        choice = jit_compile(shipped, "tensorflow", gpu=bool(gpus()))
+        from seqclf.compute import jit_compile
+        from seqclf.prepare import prepare
+
+        first_run = dataclasses.replace(prepare(shipped).work(), compiled_before=False)
+        choice = jit_compile(shipped, "tensorflow", bool(gpus()), first_run)
         if isinstance(choice, bool):
             overrides.append(f"training.jit_compile={str(choice).lower()}")
     cfg = load_config(config, overrides + [f"training.epochs={spec['epochs']}"])

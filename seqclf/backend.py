@@ -14,7 +14,80 @@ from importlib import metadata
 from types import ModuleType
 from typing import Any
 
+# Where compiled XLA programs are kept between processes: a directory, "" for none.
+CACHE_ENV = "SEQCLF_CACHE_DIR"
+XLA_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
 
+
+def cache_dir(backend: str) -> str | None:
+    """The directory of this machine's compiled programs for ``backend``, or None when
+    off (``SEQCLF_CACHE_DIR`` set empty).
+
+    Default ``$XDG_CACHE_HOME/seqclf`` (``~/.cache/seqclf``). One subdirectory per
+    backend, framework version and CPU: a compiled program is machine code for one of
+    each, and a home directory may be shared by machines of different CPUs.
+    """
+    root = os.environ.get(CACHE_ENV)
+    if root is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "seqclf")
+    if not root:
+        return None
+    package = {"tensorflow": "tensorflow", "jax": "jaxlib"}.get(backend)
+    if package is None:
+        return None
+    try:
+        version = metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+    return os.path.join(root, f"{backend}-{version}-{platform.machine()}-{_cpu_digest()}")
+
+
+def _cpu_digest() -> str:
+    """A short digest of the CPU's model and instruction-set flags (Linux; else the
+    platform's processor string)."""
+    import hashlib
+
+    text = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            lines = [line for line in f if line.startswith(("model name", "flags"))]
+        text = "".join(sorted(set(lines)))
+    except OSError:
+        pass
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _use_compile_cache(backend: str) -> None:
+    """Keep compiled XLA programs on disk, so a later process with the same model skips
+    the compile (seconds on a CPU). TensorFlow reads its flag at start-up, so this runs
+    before the import; a cache flag the user set wins."""
+    if backend != "tensorflow":
+        return
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    folder = cache_dir(backend)
+    if folder is None or XLA_CACHE_FLAG in flags:
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:  # a read-only home: run without the cache
+        return
+    os.environ["TF_XLA_FLAGS"] = f"{flags} {XLA_CACHE_FLAG}={folder}".strip()
+
+
+def _jax_compile_cache() -> None:
+    """JAX's persistent compilation cache in seqclf's cache directory, unless the user
+    set one (JAX_COMPILATION_CACHE_DIR)."""
+    import jax
+
+    folder = cache_dir("jax")
+    if folder is None or jax.config.jax_compilation_cache_dir:
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", folder)
 
 
 def keras(backend: str = "auto") -> ModuleType:
@@ -40,13 +113,20 @@ def keras(backend: str = "auto") -> ModuleType:
     if backend != "auto":
         os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    _use_compile_cache(os.environ["KERAS_BACKEND"])
     if os.environ.get("SEQCLF_DEBUG"):
         import keras as _keras
+    else:
+        _keras = _import_quietly()
+    if _keras.backend.backend() == "jax":
+        _jax_compile_cache()
+    return _keras
 
-        return _keras
-    # TensorFlow's C++ start-up chatter (oneDNN notes, CUDA probing on CPU machines) is
-    # written to file descriptor 2 before any log level applies: silence it for the
-    # import only. Python exceptions still propagate; SEQCLF_DEBUG=1 shows everything.
+
+def _import_quietly() -> ModuleType:
+    """Import Keras with TensorFlow's C++ start-up chatter (oneDNN notes, CUDA probing on
+    CPU machines) silenced: it is written to file descriptor 2 before any log level
+    applies. Python exceptions still propagate; SEQCLF_DEBUG=1 shows everything."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)

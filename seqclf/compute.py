@@ -12,18 +12,27 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from seqclf.config import Config, single_step_only
 from seqclf.errors import SeqclfError, must_be
 from seqclf.models import registry
 
+if TYPE_CHECKING:
+    from seqclf.data import Preprocessor
+
 # training.jit_compile: auto on TensorFlow without a GPU: XLA for a plain recurrent stack
-# of at most XLA_MAX_UNITS units per layer trained for at least XLA_MIN_EPOCHS epochs on
-# one device. XLA made the small stacks' epochs faster on a CPU and larger ones slower,
-# and its compile takes seconds: a few hundred batches to earn back.
+# of at most XLA_MAX_UNITS units per layer, on one device, when the run's training work
+# pays for the compile. XLA made the small stacks' batches faster on a CPU (about 0.2 ms
+# less per layer and step of a batch of 50: LSTM(50) on 49 steps, 24 -> 13 ms a batch) and
+# larger ones slower; its compile costs 4-6 s more than TensorFlow's own tracing the
+# first time on a 2-core machine, and about 1-2 s when the compiled program is in the
+# persistent cache (backend.cache_dir). The work is counted in batch-steps (epochs x
+# batches per epoch x steps per sequence); XLA when there are at least this many:
 XLA_MAX_UNITS = 64
-XLA_MIN_EPOCHS = 50
+XLA_MIN_BATCH_STEPS = 20_000
+XLA_MIN_BATCH_STEPS_COMPILED = 5_000  # when this machine compiled the model before
 # training.steps_per_execution: auto: this many batches per compiled call on JAX and on
 # TensorFlow with XLA (faster per epoch, bit-identical losses); 1 on TensorFlow without
 # XLA (no gain measured), and where Keras or seqclf's loop runs one batch per call.
@@ -32,6 +41,20 @@ STEPS_PER_EXECUTION_AUTO = 32
 # at most this many cores (the per-op thread pools contend there); elsewhere TensorFlow's
 # default. Larger machines and GPUs are unmeasured.
 SINGLE_THREAD_MAX_CORES = 2
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a run will train: the ``auto`` rules weigh compile costs against it.
+
+    Attributes:
+        batch_steps: Epochs x training batches per epoch x steps per sequence.
+        compiled_before: This machine's compile cache holds the model (a run with the
+            same model, input shape and batch size compiled it with XLA before).
+    """
+
+    batch_steps: int
+    compiled_before: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +70,7 @@ class Plan:
         steps_per_execution: Batches per compiled call.
         intra_op_threads: TensorFlow's threads per operation to set; None: its default.
         cudnn_reasons: Why the cuDNN kernel would not run on a GPU (empty: it would).
+        work: The training work the ``auto`` rules weighed (None: not known, e.g. no data).
     """
 
     backend: str
@@ -56,6 +80,7 @@ class Plan:
     steps_per_execution: int
     intra_op_threads: int | None
     cudnn_reasons: tuple[str, ...]
+    work: Work | None = None
 
     @property
     def device(self) -> str:
@@ -91,28 +116,78 @@ class Plan:
                 "cudnn_reasons": list(self.cudnn_reasons)}
 
 
-def plan(cfg: Config, backend: str, gpus: int, cores: int) -> Plan:
+def plan(cfg: Config, backend: str, gpus: int, cores: int, work: Work | None = None) -> Plan:
     """The compute plan of ``cfg`` on a machine with ``gpus`` GPUs and ``cores`` cores,
-    the Keras backend being ``backend``."""
+    the Keras backend being ``backend``, for ``work`` (see ``workload``)."""
     t = cfg.training
     gpus = 0 if t.device == "cpu" else gpus
-    jit = jit_compile(cfg, backend, bool(gpus))
+    jit = jit_compile(cfg, backend, bool(gpus), work)
     return Plan(backend=backend, gpus=gpus, cores=cores, jit_compile=jit,
                 steps_per_execution=steps_per_execution(cfg, backend, xla=jit is True),
                 intra_op_threads=intra_op_threads(t.intra_op_threads, backend, gpus, cores),
-                cudnn_reasons=tuple(cudnn_reasons(cfg, backend)))
+                cudnn_reasons=tuple(cudnn_reasons(cfg, backend)), work=work)
 
 
-def jit_compile(cfg: Config, backend: str, gpu: bool) -> bool | str:
+def jit_compile(cfg: Config, backend: str, gpu: bool, work: Work | None = None) -> bool | str:
     """``training.jit_compile``, with ``auto`` decided where seqclf has evidence: on
-    TensorFlow without a GPU (see XLA_MAX_UNITS). Elsewhere ``auto`` stays Keras's own
-    choice (XLA on JAX; on a TensorFlow GPU Keras keeps it off under seqclf's
-    deterministic ops)."""
+    TensorFlow without a GPU, XLA when ``work`` pays for the compile (see XLA_MAX_UNITS;
+    no XLA when the work is not known). Elsewhere ``auto`` stays Keras's own choice (XLA
+    on JAX; on a TensorFlow GPU Keras keeps it off under seqclf's deterministic ops)."""
     t, m = cfg.training, cfg.model
     if t.jit_compile != "auto" or backend != "tensorflow" or gpu:
         return t.jit_compile
+    if work is None:
+        return False
+    least = XLA_MIN_BATCH_STEPS_COMPILED if work.compiled_before else XLA_MIN_BATCH_STEPS
     return (m.family == "recurrent" and max(m.layer_units()) <= XLA_MAX_UNITS
-            and t.epochs >= XLA_MIN_EPOCHS and t.distribute == "none")
+            and t.distribute == "none" and work.batch_steps >= least)
+
+
+def workload(cfg: Config, prep: Preprocessor, n_train: int) -> Work:
+    """The training work of ``cfg`` on ``n_train`` training sequences shaped as ``prep``
+    describes, and whether this machine compiled that model before."""
+    t = cfg.training
+    batches = -(-n_train // t.batch_size)
+    marker = _compiled_marker(cfg, prep)
+    return Work(batch_steps=t.epochs * batches * prep.max_length,
+                compiled_before=marker is not None and marker.exists())
+
+
+def remember_compiled(p: Plan, cfg: Config, prep: Preprocessor) -> None:
+    """After a fit that ran as ``p`` (resolved): when TensorFlow compiled the model with
+    XLA, note it in the compile cache, so the next ``workload`` of this model finds
+    ``compiled_before``."""
+    marker = _compiled_marker(cfg, prep)
+    if marker is None or p.backend != "tensorflow" or p.jit_compile is not True:
+        return
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:  # a read-only cache: the next run compiles as if for the first time
+        pass
+
+
+def _compiled_marker(cfg: Config, prep: Preprocessor) -> Path | None:
+    """The file that marks the model as compiled on this machine, keyed by what the
+    compiled program depends on (model, optimizer, loss, batch size, input and output
+    shapes); None without a compile cache."""
+    import hashlib
+    import json
+
+    from seqclf.backend import cache_dir
+
+    folder = cache_dir("tensorflow")
+    if folder is None:
+        return None
+    t = cfg.training
+    key = {"model": cfg.model.model_dump(mode="json"),
+           "optimizer": cfg.optimizer.model_dump(mode="json"),
+           "training": {k: getattr(t, k) for k in ("batch_size", "loss", "steps_per_execution",
+                                                 "random_crop", "mixed_precision")},
+           "shape": [prep.max_length, len(prep.feature_names), len(prep.classes),
+                     prep.vocab_size]}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    return Path(folder) / "seqclf-compiled" / digest[:32]
 
 
 def steps_per_execution(cfg: Config, backend: str, xla: bool) -> int:
@@ -189,9 +264,9 @@ class Hardware:
         return self.plan.cudnn_line()
 
 
-def setup(cfg: Config) -> Hardware:
+def setup(cfg: Config, work: Work | None = None) -> Hardware:
     """Apply the config's compute settings to the framework (backend, device, threads,
-    precision, distribution strategy) and return its plan.
+    precision, distribution strategy) and return its plan for ``work``.
 
     Raises:
         SeqclfError: ``training.require_cudnn`` is set and cuDNN would not run (before any
@@ -204,7 +279,7 @@ def setup(cfg: Config) -> Hardware:
 
     t = cfg.training
     backend, gpus, warnings = configure(t.backend, t.device, t.mixed_precision, cfg.source)
-    p = plan(cfg, backend, gpus, cpu_cores())
+    p = plan(cfg, backend, gpus, cpu_cores(), work)
     if p.intra_op_threads is not None:
         # auto keeps what already runs in this process; an explicit count must apply
         set_intra_op_threads(p.intra_op_threads, backend, cfg.source,

@@ -151,7 +151,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         d = prepare_sets(cfg, dataset)
         cfg = d.config  # model.family auto: the family chosen from the data
         check_threshold(cfg, d.prep)
-        hardware = compute.setup(cfg)
+        hardware = compute.setup(cfg, d.work())
         model, _, closed_form = fit_model(cfg, d, hardware)
         for message in d.warnings + hardware.warnings:
             warnings.warn(message, UserWarning, stacklevel=2)

@@ -89,7 +89,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     closed_form = registry.hook(cfg.model.family, "fit")
     if closed_form is not None:
         # (its config refused the training keys of gradient descent: config.CLOSED_FORM_UNUSED)
-        model = build_model(cfg, d.prep)
+        model = build_model(cfg, d.prep, hardware.plan.work)
         if progress is not None:
             progress.note(hardware.plan.resolved(model).line())
             progress.note(f"fitting model.family {cfg.model.family!r} in closed form")
@@ -106,7 +106,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         record["calibration"] = calibrate(model, cfg, d, progress)
         return model, fit_seconds, history
     model, initial_epoch, saved_state = restore_or_build(
-        k, hardware.strategy, checkpoint, lambda: build_model(cfg, d.prep))
+        k, hardware.strategy, checkpoint, lambda: build_model(cfg, d.prep, hardware.plan.work))
     stateful = cfg.model.is_stateful()
     x_train, y_train = d.x_train, d.y_train
     if t.sampling == "oversample":
@@ -130,7 +130,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     if distributed.is_multi_worker(hardware.strategy):
         model = distributed.fit(model, hardware.strategy, x, y, w, validation, t.epochs,
                                 initial_epoch, t.batch_size, t.shuffle, t.seed, callbacks,
-                                rebuild=lambda: build_model(cfg, d.prep))
+                                rebuild=lambda: build_model(cfg, d.prep, hardware.plan.work))
     else:
         model.fit(x, y, sample_weight=w, validation_data=validation, epochs=t.epochs,
                   initial_epoch=initial_epoch, batch_size=t.batch_size, shuffle=t.shuffle,

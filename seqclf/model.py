@@ -28,13 +28,14 @@ OPTIMIZER_CLASSES = {
 }
 
 
-def build_model(cfg: Config, prep: Preprocessor) -> Any:
-    """Build and compile the classifier for data shaped as ``prep`` describes."""
+def build_model(cfg: Config, prep: Preprocessor, work: compute.Work | None = None) -> Any:
+    """Build and compile the classifier for data shaped as ``prep`` describes, compiled
+    as the compute plan decides for ``work`` (the training to come; None: none known)."""
     k = keras(cfg.training.backend)
     registry.load_layers()  # only now: they define Keras layers, so the backend is chosen
     combine = registry.hook(cfg.model.family, "combine")
     if combine is not None:  # an ensemble, untrained (seqclf check)
-        return combine(k, [build_model(member_config(cfg, section, seed), prep)
+        return combine(k, [build_model(member_config(cfg, section, seed), prep, work)
                            for section, seed in cfg.model.member_sections(cfg.training.seed)])
     layers = k.layers
     m = cfg.model
@@ -65,7 +66,7 @@ def build_model(cfg: Config, prep: Preprocessor) -> Any:
     outputs = layers.Dense(len(prep.classes), activation="softmax", dtype="float32",
                            name="classes")(x)
     model = k.Model(inputs, outputs, name="seqclf")
-    p = compute.plan(cfg, k.backend.backend(), len(devices()), cpu_cores())
+    p = compute.plan(cfg, k.backend.backend(), len(devices()), cpu_cores(), work)
     compile_model(model, optimizer=make_optimizer(cfg.optimizer, cfg.source),
                   loss=make_loss(cfg), metrics=["accuracy"],
                   jit_compile=p.jit_compile, steps_per_execution=p.steps_per_execution)
@@ -127,9 +128,10 @@ def _check_optimizer_value(where: str, key: str, value: Any, default: Any) -> No
                           f"({type(value).__name__}) instead.")
 
 
-def fixed_batch_padding(n: int, batch_size: int, stateful: bool) -> int:
-    """Rows to append so that a stateful model sees only full batches (0 otherwise)."""
-    return (-n) % batch_size if stateful else 0
+def fixed_batch_padding(n: int, batch_size: int, full_batches: bool) -> int:
+    """Rows to append to ``n`` so that every batch is full (a stateful model needs it);
+    0 when ``full_batches`` is false."""
+    return (-n) % batch_size if full_batches else 0
 
 
 def predict_proba(model: Any, x: np.ndarray, cfg: Config) -> np.ndarray:
@@ -155,7 +157,9 @@ def predict_proba(model: Any, x: np.ndarray, cfg: Config) -> np.ndarray:
     if own is not None:
         return np.asarray(own(model, x), dtype=np.float64)
     batch_size, stateful = cfg.training.batch_size, cfg.model.is_stateful()
-    pad = fixed_batch_padding(len(x), batch_size, stateful)
+    # More than one batch: the last one padded to full size, so one compiled step serves
+    # them all (a second shape would trace, or compile with XLA, again).
+    pad = fixed_batch_padding(len(x), batch_size, stateful or len(x) > batch_size)
     if pad:
         x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
     if stateful:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from seqclf import compute
 from seqclf.config import Config
 from seqclf.data import Preprocessor, SequenceSet, load_splits, split
 from seqclf.data.stream import decide
@@ -40,6 +41,10 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     chosen: list[str] = field(default_factory=list)  # why the autos chose (family, streaming)
     streamed: bool = False
+
+    def work(self) -> compute.Work:
+        """The training work ahead (the compute plan's ``auto`` rules weigh it)."""
+        return compute.workload(self.config, self.prep, len(self.train))
 
 
 def prepare(cfg: Config) -> Prepared:

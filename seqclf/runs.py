@@ -107,7 +107,7 @@ def save_figure(path: Path, figure: Any) -> None:
 
     try:
         buffer = io.BytesIO()
-        figure.savefig(buffer, dpi=110, bbox_inches="tight", format="png")
+        figure.savefig(buffer, dpi=110, format="png")  # laid out by each figure's tight_layout
         outputs.write_bytes(path, buffer.getvalue())
     finally:
         plt.close(figure)

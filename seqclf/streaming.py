@@ -228,7 +228,7 @@ def fit(cfg: Config, d: Any, hardware: Hardware, per_class: np.ndarray | None,
     set_seed(cfg.training.seed)
     t = cfg.training
     model, initial_epoch, saved_state = restore_or_build(
-        k, hardware.strategy, checkpoint, lambda: build_model(cfg, d.prep))
+        k, hardware.strategy, checkpoint, lambda: build_model(cfg, d.prep, hardware.plan.work))
     steps = math.ceil(len(d.train) / t.batch_size)
     callbacks = fit_callbacks(k, t, callbacks, checkpoint, saved_state)  # as fit_model's
     if progress is not None:
@@ -243,7 +243,7 @@ def fit(cfg: Config, d: Any, hardware: Hardware, per_class: np.ndarray | None,
     fit_start = time.time()
     if distributed.is_multi_worker(hardware.strategy):
         model = _fit_workers(cfg, d, model, hardware, per_class, steps, callbacks,
-                             lambda: build_model(cfg, d.prep), progress)
+                             lambda: build_model(cfg, d.prep, hardware.plan.work), progress)
     else:
         train = py_dataset(lambda epoch: batches(cfg, d.train, d.prep, per_class, t.shuffle,
                                                  epoch, t.batch_size), steps)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,9 +52,9 @@ def check(cfg: Config) -> CheckResult:
     d = prepare(cfg)
     cfg = d.config
     check_threshold(cfg, d.prep)
-    hardware = compute.setup(cfg)
+    hardware = compute.setup(cfg, d.work())
     keras().utils.set_random_seed(cfg.training.seed)
-    model = build_model(cfg, d.prep)
+    model = build_model(cfg, d.prep, hardware.plan.work)
     lines: list[str] = []
     model.summary(print_fn=lambda line, **_: lines.append(line))
     sets = {"train": d.train, "validation": d.val, "test": d.test}
@@ -105,17 +107,20 @@ def train(cfg: Config, output_dir: str | Path = "runs", progress: Progress | Non
     from seqclf import distributed
 
     started = time.time()
-    d = prepare(cfg)
+    phases: dict[str, float] = {}
+    with _timed(phases, "read"):
+        d = prepare(cfg)
     cfg = d.config
     check_threshold(cfg, d.prep)
-    hardware = compute.setup(cfg)
+    with _timed(phases, "framework"):
+        hardware = compute.setup(cfg, d.work())
     # Multi-worker: only the chief writes the run; the other workers' copies are deleted.
     with distributed.output_dir(cfg.training.distribute, output_dir, cfg.source) as output_dir:
         run_dir = runs.create_run_dir(output_dir, run_name or cfg.name or "run",
                                       stamp=run_name is None)
         runs.write_text(run_dir / runs.CONFIG, cfg.to_yaml())
         runs.write_text(run_dir / runs.PREPROCESSING, d.prep.to_json())
-        result = _fit(cfg, d, hardware, run_dir, progress, started)
+        result = _fit(cfg, d, hardware, run_dir, progress, started, phases)
     result.warnings += distributed.worker_notes(cfg.training.distribute, cfg.source)
     return result
 
@@ -145,16 +150,33 @@ def resume(run_dir: str | Path, progress: Progress | None = None) -> TrainResult
         raise SeqclfError(f"{run_dir}: a training.distribute 'multi_worker' run cannot be "
                           "resumed (every worker would need the chief's checkpoint). Start "
                           "a new run.")
-    d = prepare(cfg)
+    phases: dict[str, float] = {}
+    with _timed(phases, "read"):
+        d = prepare(cfg)
     if d.prep.to_json() != (run_dir / runs.PREPROCESSING).read_text(encoding="utf-8"):
         raise SeqclfError(f"{run_dir}: the training data changed since this run started "
                           "(labels, length or scaling differ). Start a new run.")
-    return _fit(cfg, d, compute.setup(cfg), run_dir, progress, started)
+    with _timed(phases, "framework"):
+        hardware = compute.setup(cfg, d.work())
+    return _fit(cfg, d, hardware, run_dir, progress, started, phases)
+
+
+@contextmanager
+def _timed(phases: dict[str, float], name: str) -> Iterator[None]:
+    """Add the seconds the block takes to ``phases[name]`` (the manifest's ``phases``)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        phases[name] = round(phases.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
 def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
-         progress: Progress | None, started: float) -> TrainResult:
-    """Fit (or continue fitting) in ``run_dir``, score on the test set, write everything."""
+         progress: Progress | None, started: float, phases: dict[str, float]) -> TrainResult:
+    """Fit (or continue fitting) in ``run_dir``, score on the test set, write everything.
+
+    ``phases``: seconds so far by phase; the manifest records them with this part's
+    (build and fit, predict, score, save: model, reports and plots)."""
     from seqclf.backend import environment, keras
     from seqclf.distributed import workers
     from seqclf.streaming import test_proba
@@ -169,28 +191,39 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     if hardware.tensorboard:
         callbacks.append(k.callbacks.TensorBoard(log_dir=str(run_dir / runs.TENSORBOARD)))
     decided: dict[str, Any] = {}
-    model, fit_seconds, closed_form = fit_model(cfg, d, hardware, callbacks, progress,
-                                                checkpoint=run_dir / runs.BACKUP,
-                                                record=decided)
+    with _timed(phases, "build_and_fit"):
+        model, fit_seconds, closed_form = fit_model(cfg, d, hardware, callbacks, progress,
+                                                    checkpoint=run_dir / runs.BACKUP,
+                                                    record=decided)
+    plan = hardware.plan.resolved(model)
+    compute.remember_compiled(plan, cfg, d.prep)
     if closed_form:  # no epochs went through the callbacks: record the fit's own
         write_history(run_dir / runs.HISTORY, history_rows(closed_form))
     shutil.rmtree(run_dir / runs.BACKUP, ignore_errors=True)
+    if getattr(model, "jit_compile", False) is True:
+        # One test set does not pay for an XLA compile of the forward pass (seconds on a
+        # CPU); the saved model keeps the setting it was compiled with.
+        model.jit_compile = False
 
     predict_start = time.time()
-    proba = test_proba(model, d, cfg)  # streamed data: chunk by chunk
-    predict_seconds = time.time() - predict_start
-    decision = choose_decision(model, cfg, d)
+    with _timed(phases, "predict"):
+        proba = test_proba(model, d, cfg)  # streamed data: chunk by chunk
+        predict_seconds = time.time() - predict_start
+        decision = choose_decision(model, cfg, d)
     if decision is not None:
         runs.write_json(run_dir / runs.DECISION, decision)
         if progress is not None:
             progress.note(f"decision threshold: {decision['threshold']:.4f} on p("
                           f"{decision['positive_class']}) ({decision['rule']})")
-    evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated,
-                       decision)
-    evaluation.calibration = _test_calibration(decided.get("calibration"), evaluation, d, proba)
+    with _timed(phases, "score"):
+        evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated,
+                           decision)
+        evaluation.calibration = _test_calibration(decided.get("calibration"), evaluation, d,
+                                                   proba)
     history = read_history(run_dir / runs.HISTORY)
     epochs_run = len(history.get("loss", []))
-    _write_results(run_dir, model, evaluation, history, d, proba)
+    with _timed(phases, "save"):
+        _write_results(run_dir, model, evaluation, history, d, proba)
     sizes = {"train": len(d.train), "validation": len(d.val) if d.val else 0, "test": len(d.test)}
     metrics = {
         "test": evaluation.to_dict(), "epochs_run": epochs_run, "fit_seconds": fit_seconds,
@@ -209,7 +242,8 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
         "name": cfg.name, "seed": t.seed, "command": sys.argv, "data_sha256": data_files,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "seconds": seconds, **environment(),
-        "compute": {**hardware.plan.resolved(model).to_dict(), "cudnn": hardware.cudnn},
+        "compute": {**plan.to_dict(), "cudnn": hardware.cudnn},
+        "phases": {**phases, "fit": round(fit_seconds, 3)},
         "mixed_precision": hardware.mixed_precision, "distribute": t.distribute,
         "replicas": hardware.strategy.num_replicas_in_sync if hardware.strategy else 1,
         "workers": workers(hardware.strategy),

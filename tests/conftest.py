@@ -8,9 +8,12 @@ run, is made once per session (``long_run``) and reused by the evaluate/predict/
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Compiled XLA programs go to a cache of this session, not the user's ~/.cache/seqclf.
+os.environ.setdefault("SEQCLF_CACHE_DIR", tempfile.mkdtemp(prefix="seqclf-cache-"))
 
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
 
 from seqclf.config import validate_config
 from seqclf.errors import SeqclfError
-from seqclf.compute import cudnn_reasons, plan
+from seqclf.compute import Work, cudnn_reasons, plan
 
 
 def _cfg(model=None, data=None, training=None):
@@ -88,23 +89,85 @@ def test_jit_compile_takes_true_false_or_auto(value):
 
 
 
-@pytest.mark.parametrize("model, training, backend, gpu, expected", [
-    ({"units": 50}, {"epochs": 200}, "tensorflow", False, True),  # the tutorial's LSTM(50)
-    ({"units": [50, 50]}, {"epochs": 50}, "tensorflow", False, True),
-    ({"units": [64, 128]}, {"epochs": 200}, "tensorflow", False, False),  # a wide layer
-    ({"units": 50}, {"epochs": 49}, "tensorflow", False, False),  # too short to repay XLA
-    ({"units": 50}, {"epochs": 200}, "tensorflow", True, "auto"),  # GPU: Keras decides
-    ({"units": 50}, {"epochs": 200}, "jax", False, "auto"),
-    ({"units": 50, "family": "conv_recurrent"}, {"epochs": 200}, "tensorflow", False, False),
-    ({"units": 50}, {"epochs": 200, "distribute": "mirrored"}, "tensorflow", False, False),
-    ({"units": 50}, {"epochs": 200, "jit_compile": False}, "tensorflow", False, False),
-    ({"units": 256}, {"epochs": 5, "jit_compile": True}, "tensorflow", False, True),
+TUTORIAL_30_EPOCHS = 30 * 28 * 49  # epochs x batches of 50 of 1395 sequences x steps
+
+
+@pytest.mark.parametrize("model, training, backend, gpu, work, expected", [
+    ({"units": 50}, {}, "tensorflow", False, (TUTORIAL_30_EPOCHS, False), True),
+    ({"units": [50, 50]}, {}, "tensorflow", False, (20_000, False), True),
+    ({"units": 50}, {}, "tensorflow", False, (19_999, False), False),  # does not repay XLA
+    ({"units": 50}, {}, "tensorflow", False, (5_000, True), True),  # compiled before: cheap
+    ({"units": 50}, {}, "tensorflow", False, (4_999, True), False),
+    ({"units": 50}, {}, "tensorflow", False, None, False),  # no data: no work known
+    ({"units": [64, 128]}, {}, "tensorflow", False, (10**6, False), False),  # a wide layer
+    ({"units": 50}, {}, "tensorflow", True, (10**6, False), "auto"),  # GPU: Keras decides
+    ({"units": 50}, {}, "jax", False, (10**6, False), "auto"),
+    ({"units": 50, "family": "conv_recurrent"}, {}, "tensorflow", False, (10**6, False), False),
+    ({"units": 50}, {"distribute": "mirrored"}, "tensorflow", False, (10**6, False), False),
+    ({"units": 50}, {"jit_compile": False}, "tensorflow", False, (10**6, False), False),
+    ({"units": 256}, {"jit_compile": True}, "tensorflow", False, None, True),
 ])
-def test_jit_compile_auto_is_xla_for_small_long_runs_on_a_tensorflow_cpu(
-        model, training, backend, gpu, expected):
+def test_jit_compile_auto_is_xla_where_the_work_repays_the_compile_on_a_tensorflow_cpu(
+        model, training, backend, gpu, work, expected):
     from seqclf.compute import jit_compile
 
-    assert jit_compile(_cfg(model=model, training=training), backend, gpu) is expected
+    work = Work(*work) if work else None
+    assert jit_compile(_cfg(model=model, training=training), backend, gpu, work) is expected
+
+
+def test_workload_counts_batch_steps_and_finds_a_model_compiled_before(tmp_path, monkeypatch):
+    from seqclf.compute import Plan, remember_compiled, workload
+    from seqclf.data import Preprocessor
+
+    monkeypatch.setenv("SEQCLF_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = _cfg(model={"units": 50}, training={"epochs": 30, "batch_size": 50})
+    prep = Preprocessor(feature_names=["x"], classes=list(range(46)), majority_class=3,
+                        max_length=49)
+    assert workload(cfg, prep, 1395) == Work(TUTORIAL_30_EPOCHS, False)
+    ran = Plan("tensorflow", 0, 2, True, 32, 1, ())
+    remember_compiled(dataclasses.replace(ran, jit_compile=False), cfg, prep)  # no XLA
+    assert not workload(cfg, prep, 1395).compiled_before
+    remember_compiled(ran, cfg, prep)
+    assert workload(cfg, prep, 1395).compiled_before
+    assert workload(cfg, prep, 10).compiled_before  # data size does not change the program
+    other = _cfg(model={"units": 50}, training={"epochs": 30, "batch_size": 32})
+    assert not workload(other, prep, 1395).compiled_before  # another batch shape
+    monkeypatch.setenv("SEQCLF_CACHE_DIR", "")  # no cache: never compiled before
+    remember_compiled(ran, cfg, prep)
+    assert not workload(cfg, prep, 1395).compiled_before
+
+
+def test_cache_dir_is_per_backend_version_and_cpu_and_off_when_set_empty(tmp_path, monkeypatch):
+    from seqclf.backend import cache_dir
+
+    monkeypatch.delenv("SEQCLF_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = cache_dir("tensorflow")
+    assert folder.startswith(str(tmp_path / "seqclf" / "tensorflow-2."))
+    assert cache_dir("torch") is None  # no persistent compile cache seqclf uses
+    monkeypatch.setenv("SEQCLF_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache_dir("tensorflow").startswith(str(tmp_path / "mine" / "tensorflow-"))
+    monkeypatch.setenv("SEQCLF_CACHE_DIR", "")
+    assert cache_dir("tensorflow") is None
+
+
+def test_tensorflow_gets_the_xla_cache_flag_unless_the_user_set_one(tmp_path, monkeypatch):
+    from seqclf.backend import XLA_CACHE_FLAG, _use_compile_cache, cache_dir
+
+    monkeypatch.setenv("SEQCLF_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_auto_jit=0")
+    _use_compile_cache("tensorflow")
+    assert os.environ["TF_XLA_FLAGS"] == (f"--tf_xla_auto_jit=0 {XLA_CACHE_FLAG}="
+                                          f"{cache_dir('tensorflow')}")
+    assert os.path.isdir(cache_dir("tensorflow"))
+    mine = f"{XLA_CACHE_FLAG}=/elsewhere"
+    monkeypatch.setenv("TF_XLA_FLAGS", mine)
+    _use_compile_cache("tensorflow")
+    assert os.environ["TF_XLA_FLAGS"] == mine
+    monkeypatch.delenv("TF_XLA_FLAGS")
+    monkeypatch.setenv("SEQCLF_CACHE_DIR", "")
+    _use_compile_cache("tensorflow")
+    assert "TF_XLA_FLAGS" not in os.environ
 
 
 MIRRORED = """
@@ -421,22 +484,22 @@ def test_steps_per_execution_auto_follows_the_backend_and_xla(training, backend,
 
 
 @pytest.mark.slow
-def test_auto_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
-    """auto picks XLA for a long run of a small LSTM on this CPU; under seqclf's
-    deterministic ops it still compiles with XLA, and the same seed gives the same losses."""
+def test_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
+    """Under seqclf's deterministic ops a model still compiles with XLA, and the same seed
+    gives the same losses."""
     from seqclf.backend import set_seed
     from seqclf.config import load_config
     from seqclf.model import build_model
     from seqclf.compute import setup as setup_hardware
     from seqclf.prepare import prepare
 
-    cfg = load_config(long_data / "tiny.yaml", ["training.epochs=60"])
+    cfg = load_config(long_data / "tiny.yaml", ["training.jit_compile=true"])
     d = prepare(cfg)
-    setup_hardware(cfg)
+    setup_hardware(cfg, d.work())
     losses = []
     for _ in range(2):
         set_seed(cfg.training.seed)
-        model = build_model(cfg, d.prep)
+        model = build_model(cfg, d.prep, d.work())
         assert model.jit_compile is True
         history = model.fit(d.x_train, d.y_train, batch_size=16, epochs=2, verbose=0)
         losses.append(history.history["loss"])
