@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from types import ModuleType
 from typing import Any
@@ -241,11 +243,38 @@ def set_seed(seed: int) -> None:
     predictions in another process.
     """
     k = keras()
-    k.utils.set_random_seed(seed)
+    with tensorflow_left_unloaded():
+        k.utils.set_random_seed(seed)
     if k.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+@contextmanager
+def tensorflow_left_unloaded() -> Iterator[None]:
+    """Keras calls on another backend that do not import TensorFlow when it is installed
+    but not loaded.
+
+    Keras checks objects against TensorFlow's types when it saves or loads a model, and
+    seeds TensorFlow in ``set_random_seed``, whenever TensorFlow is installed: each
+    imports it (7-10 s) on JAX or torch too, where nothing of seqclf's uses it. Inside
+    this block Keras's lazy TensorFlow module reports itself unavailable; TensorBoard
+    logs (``training.tensorboard: true``) import TensorFlow directly and still work.
+    """
+    from keras.src.utils import module_utils  # Keras's own lazy import of TensorFlow
+
+    lazy = getattr(module_utils, "tensorflow", None)
+    if (keras().backend.backend() == "tensorflow" or "tensorflow" in sys.modules
+            or getattr(lazy, "module", 1) is not None or not hasattr(lazy, "_available")):
+        yield
+        return
+    saved = lazy._available
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = saved
 
 
 def compile_model(model: Any, **kwargs: Any) -> None:

@@ -85,12 +85,16 @@ def load_checkpoint(k: Any, folder: Path) -> tuple[Any, int, dict[str, Any]] | N
     is none."""
     import json
 
+    from seqclf.backend import tensorflow_left_unloaded
+
     state, model = folder / CHECKPOINT_STATE, folder / CHECKPOINT_MODEL
     if not (state.exists() and model.exists()):
         return None
     try:
         saved = json.loads(state.read_text(encoding="utf-8"))
-        return k.saving.load_model(model, safe_mode=True), int(saved["epoch"]), saved
+        with tensorflow_left_unloaded():
+            restored = k.saving.load_model(model, safe_mode=True)
+        return restored, int(saved["epoch"]), saved
     except Exception as exc:  # a checkpoint cut short by the interruption itself
         raise SeqclfError(f"{folder}: the checkpoint cannot be read ({type(exc).__name__}). "
                           "Start a new run.") from None

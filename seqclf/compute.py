@@ -291,9 +291,10 @@ def setup(cfg: Config, work: Work | None = None) -> Hardware:
         raise SeqclfError(f"{cfg.source}: training.require_cudnn is true but the cuDNN kernel "
                           f"would not be used: {why}.")
     # Keras writes TensorBoard logs through tf.summary, whatever the backend.
-    tensorboard = t.tensorboard and all(importlib.util.find_spec(m) is not None
-                                        for m in ("tensorflow", "tensorboard"))
-    if t.tensorboard and not tensorboard:
+    wanted = t.tensorboard is True or (t.tensorboard == "auto" and backend == "tensorflow")
+    tensorboard = wanted and all(importlib.util.find_spec(m) is not None
+                                 for m in ("tensorflow", "tensorboard"))
+    if t.tensorboard is True and not tensorboard:
         warnings.append("TensorBoard logs need the tensorflow and tensorboard packages "
                         "(Keras writes them with tf.summary); this run writes none.")
     p = dataclasses.replace(p, intra_op_threads=threads_per_op())  # what actually runs

@@ -283,7 +283,11 @@ class TrainingConfig(Section):
         1.0, gt=0.0, le=1.0, description="train on random windows of this share of each sequence "
                                          "(1.0: off)")
     shuffle: bool = Field(True, description="shuffle the training data every epoch")
-    tensorboard: bool = Field(True, description="write TensorBoard logs into the run")
+    # auto: on TensorFlow only. Keras writes the logs through tf.summary on every backend,
+    # so on JAX or torch they cost importing TensorFlow (7-10 s of every run).
+    tensorboard: Union[bool, Literal["auto"]] = Field(
+        "auto", description="write TensorBoard logs into the run: true, false or auto "
+                            "(on the TensorFlow backend)")
     backend: Literal["auto", "tensorflow", "jax", "torch"] = Field(
         "auto", description="the Keras backend: auto, tensorflow, jax or torch")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto, cpu or gpu")
@@ -361,7 +365,7 @@ class TrainingConfig(Section):
                 **({"focal_gamma": self.focal_gamma} if self.loss == "focal" else {}),
                 "sampling": self.sampling}
 
-    @field_validator("jit_compile", mode="before")
+    @field_validator("jit_compile", "tensorboard", mode="before")
     @classmethod
     def _check_jit(cls, value: Any) -> Any:
         if not (isinstance(value, bool) or value == "auto"):

@@ -89,7 +89,10 @@ def write_json(path: Path, obj: Any) -> None:
 
 def save_model(path: Path, model: Any) -> None:
     """Save a Keras model atomically (Keras needs the ``.keras`` suffix on the temp name)."""
-    outputs.write_with(path, model.save, suffix=".keras")
+    from seqclf.backend import tensorflow_left_unloaded
+
+    with tensorflow_left_unloaded():
+        outputs.write_with(path, model.save, suffix=".keras")
 
 
 def write_arrays(path: Path, arrays: list[Any]) -> None:
@@ -144,7 +147,7 @@ class Run:
 
     def load_model(self) -> Any:
         """Load the saved Keras model (imports the backend)."""
-        from seqclf.backend import keras
+        from seqclf.backend import keras, tensorflow_left_unloaded
 
         if not (self.path / MODEL).is_file():
             raise SeqclfError(f"{self.path / MODEL}: is missing from the run directory. Train "
@@ -154,8 +157,8 @@ class Run:
 
         try:
             # safe_mode: a model file may not run arbitrary code (Lambda layers, pickles).
-            return k.saving.load_model(
-                self.path / MODEL, compile=False, safe_mode=True)
+            with tensorflow_left_unloaded():
+                return k.saving.load_model(self.path / MODEL, compile=False, safe_mode=True)
         except Exception as exc:  # Keras raises many types for a damaged archive
             if "safe_mode" in str(exc):
                 raise SeqclfError(f"{self.path / MODEL}: refused: it contains code (e.g. a Lambda "

@@ -200,9 +200,10 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
     if closed_form:  # no epochs went through the callbacks: record the fit's own
         write_history(run_dir / runs.HISTORY, history_rows(closed_form))
     shutil.rmtree(run_dir / runs.BACKUP, ignore_errors=True)
-    if getattr(model, "jit_compile", False) is True:
+    if plan.backend == "tensorflow" and plan.jit_compile is True:
         # One test set does not pay for an XLA compile of the forward pass (seconds on a
-        # CPU); the saved model keeps the setting it was compiled with.
+        # CPU): TensorFlow runs it as a graph without. (JAX without jit would run it op by
+        # op.) The saved model keeps the setting it was compiled with.
         model.jit_compile = False
 
     predict_start = time.time()

@@ -45,3 +45,40 @@ def test_a_second_backend_in_one_process_is_a_clear_error():
     with pytest.raises(SeqclfError, match=f"training.backend is '{other}' but Keras already "
                                           f"runs on '{active}' in this process"):
         keras(other)
+
+
+JAX_WITHOUT_TENSORFLOW = """
+import json, sys
+from seqclf.config import load_config
+from seqclf.evaluate import evaluate
+from seqclf.train import train
+overrides = ["training.backend=jax", *sys.argv[3:]]
+first = train(load_config(sys.argv[1], overrides), sys.argv[2])
+evaluate(first.run_dir)
+loaded = "tensorflow" in sys.modules
+second = train(load_config(sys.argv[1], overrides), sys.argv[2])
+print(json.dumps({"tensorflow": loaded, "logs": (first.run_dir / "tensorboard").exists(),
+                  "same": first.evaluation.accuracy == second.evaluation.accuracy and
+                          [line.split(",")[:3] for line in
+                           (first.run_dir / "history.csv").read_text().splitlines()] ==
+                          [line.split(",")[:3] for line in
+                           (second.run_dir / "history.csv").read_text().splitlines()]}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tensorboard", ["auto", "true"])
+def test_a_jax_run_imports_tensorflow_only_for_tensorboard_logs_asked_for(tmp_path, tensorboard):
+    """Keras imports TensorFlow (7-10 s) on JAX to seed it and to save a model whenever it
+    is installed; seqclf keeps it out unless TensorBoard logs are asked for, and the same
+    seed still gives the same training."""
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed (pip install jax)")
+    done = subprocess.run([sys.executable, "-c", JAX_WITHOUT_TENSORFLOW,
+                           str(ROOT / "configs/quickstart.yaml"), str(tmp_path),
+                           *TINY, f"training.tensorboard={tensorboard}"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"tensorflow": tensorboard == "true", "logs": tensorboard == "true",
+                   "same": True}
