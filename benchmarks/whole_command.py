@@ -265,7 +265,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-jax", action="store_true", help="leave out the JAX rows")
     parser.add_argument("--output", type=Path, default=OUT / "whole-command.md")
+    parser.add_argument("--render", metavar="MINUTES", type=float,
+                        help="only rewrite the page from the .json of a run that took MINUTES "
+                             "(e.g. one stopped after some rounds)")
     args = parser.parse_args()
+    if args.render is not None:
+        rows = json.loads(args.output.with_suffix(".json").read_text())
+        started = time.strftime("%Y-%m-%d %H:%M",
+                                time.localtime(args.output.with_suffix(".json").stat().st_mtime))
+        args.output.write_text(render(rows, args, started, args.render))
+        return
     if not (ROOT / "data" / "reuters" / "train.csv").exists():
         subprocess.run(seqclf_command() + ["data", "reuters", "--output", "data/reuters"],
                        cwd=ROOT, check=True, env=env(None))

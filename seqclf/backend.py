@@ -7,6 +7,7 @@ behind this one module is what lets ``seqclf --help`` and config checks stay ins
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import sys
@@ -116,10 +117,21 @@ def keras(backend: str = "auto") -> ModuleType:
         os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     _use_compile_cache(os.environ["KERAS_BACKEND"])
-    if os.environ.get("SEQCLF_DEBUG"):
-        import keras as _keras
-    else:
-        _keras = _import_quietly()
+    # The framework's import makes a few million long-lived objects, and Python's cyclic
+    # garbage collector walked them all again and again (about 2 s of a TensorFlow import
+    # on 2 cores): off for the import, then those objects are frozen out of every later
+    # collection (they live as long as the process).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        if os.environ.get("SEQCLF_DEBUG"):
+            import keras as _keras
+        else:
+            _keras = _import_quietly()
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
     if _keras.backend.backend() == "jax":
         _jax_compile_cache()
     return _keras

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,20 +319,25 @@ def _write_results(run_dir: Path, model: Any, ev: Evaluation, history: dict[str,
     runs.save_model(run_dir / runs.MODEL, model)
     runs.write_text(run_dir / runs.REPORT, report.evaluation_text(ev))
     title = f"test accuracy {ev.accuracy:.3f} (baseline {ev.baseline:.3f})"
-    runs.save_figure(run_dir / runs.CONFUSION_PLOT, report.confusion_figure(ev.confusion, ev.labels, title))
-    runs.save_figure(run_dir / runs.CURVES_PLOT, report.curves_figure(history, ev.baseline))
+    figures = [(run_dir / runs.CONFUSION_PLOT,
+                lambda: report.confusion_figure(ev.confusion, ev.labels, title)),
+               (run_dir / runs.CURVES_PLOT, lambda: report.curves_figure(history, ev.baseline))]
     if ev.probability_n:
         before = None
         if ev.calibration and ev.calibration.get("test"):
             before = ev.calibration["test"]["reliability_before"]
         ece = "-" if ev.ece is None else f"{ev.ece:.3f}"
-        runs.save_figure(run_dir / runs.RELIABILITY_PLOT, report.reliability_figure(
-            ev.reliability, f"reliability on the test set (ECE {ece})", before))
-    _write_pr_plot(run_dir, ev, d, proba)
+        figures.append((run_dir / runs.RELIABILITY_PLOT, lambda: report.reliability_figure(
+            ev.reliability, f"reliability on the test set (ECE {ece})", before)))
+    pr = _pr_figure(ev, d, proba)
+    if pr is not None:
+        figures.append((run_dir / runs.PR_PLOT, pr))
+    runs.save_figures(figures)
 
 
-def _write_pr_plot(run_dir: Path, ev: Evaluation, d: Prepared, proba: np.ndarray) -> None:
-    """precision_recall.png: the test set's curves, with the chosen threshold's point."""
+def _pr_figure(ev: Evaluation, d: Prepared, proba: np.ndarray) -> Callable[[], Any] | None:
+    """precision_recall.png's maker: the test set's curves, with the chosen threshold's
+    point; None when there are no curves to draw."""
     from seqclf import report
     from seqclf.probability import pr_curves, threshold_scores
 
@@ -343,11 +348,11 @@ def _write_pr_plot(run_dir: Path, ev: Evaluation, d: Prepared, proba: np.ndarray
     y = np.array([index[v] for v in labels if v in index], dtype=np.int64)
     curves = pr_curves(y, proba[known], classes)
     if not curves:
-        return
+        return None
     point = None
     if ev.decision is not None and len(classes) == 2:
         s = threshold_scores((y == 1).astype(np.int64), proba[known][:, 1], ev.decision["threshold"])
         point = (s["recall"], s["precision"], f"threshold {ev.decision['threshold']:.3f}")
     kind = "" if len(classes) == 2 else " (one-vs-rest)"
-    runs.save_figure(run_dir / runs.PR_PLOT, report.precision_recall_figure(
-        curves, f"precision-recall on the test set{kind}", point))
+    return lambda: report.precision_recall_figure(
+        curves, f"precision-recall on the test set{kind}", point)

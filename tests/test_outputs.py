@@ -428,6 +428,39 @@ def test_run_file_writers_use_the_umask(tmp_path, umask):
     assert np.load(tmp_path / "w.npz")["arr_0"].tolist() == [0, 1, 2]
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the figures are split over a fork on Linux")
+def test_figures_are_split_over_a_forked_process_and_its_failure_surfaces_here(
+        tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import seqclf.backend
+
+    monkeypatch.setattr(seqclf.backend, "cpu_cores", lambda: 2)
+    made_here = []
+
+    def maker(name):
+        def make():
+            made_here.append((os.getpid(), name))
+            return plt.figure()
+        return make
+
+    runs.save_figures([(tmp_path / f"{n}.png", maker(n)) for n in "abc"])
+    assert names(tmp_path) == ["a.png", "b.png", "c.png"]
+    assert all((tmp_path / n).read_bytes().startswith(b"\x89PNG") for n in names(tmp_path))
+    assert made_here == [(os.getpid(), "b")]  # a and c: in the forked copy
+
+    def broken():
+        raise ValueError("no figure")
+
+    with pytest.raises(ValueError, match="no figure"):  # made again here, where it raises
+        runs.save_figures([(tmp_path / "d.png", maker("d")), (tmp_path / "e.png", maker("e")),
+                           (tmp_path / "f.png", broken)])
+    assert names(tmp_path) == ["a.png", "b.png", "c.png", "d.png", "e.png"]
+
+
 def _invoke(args: list) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert not isinstance(result.exception, Exception) or isinstance(
