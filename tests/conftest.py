@@ -8,12 +8,17 @@ run, is made once per session (``long_run``) and reused by the evaluate/predict/
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Compiled XLA programs go to a cache of this session, not the user's ~/.cache/seqclf.
-os.environ.setdefault("SEQCLF_CACHE_DIR", tempfile.mkdtemp(prefix="seqclf-cache-"))
+if "SEQCLF_CACHE_DIR" not in os.environ:
+    _SESSION_CACHE = tempfile.mkdtemp(prefix="seqclf-cache-")
+    os.environ["SEQCLF_CACHE_DIR"] = _SESSION_CACHE
+else:
+    _SESSION_CACHE = None
 
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -35,6 +40,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true",
                      help="also run the tests marked slow (subprocesses, several processes, "
                           "exports, longer fits): the whole suite, as CI runs it")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _SESSION_CACHE is not None:
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
