@@ -130,15 +130,22 @@ def _probability_scores(y_true: np.ndarray, proba: np.ndarray, classes: list[str
                         ) -> dict[str, Any]:
     """The probability metrics over the sequences whose label training knows (a label
     it never saw has no probability column)."""
-    index = {c: i for i, c in enumerate(classes)}
-    known = np.array([v in index for v in y_true], dtype=bool)
+    known, y = known_targets(y_true, classes)
     if not known.any():
         return {}
-    y = np.array([index[v] for v in y_true[known]], dtype=np.int64)
     q = probability.quality(y, proba[known])
     q["auc_classes_left_out"] = [classes[c] for c in q["auc_classes_left_out"]]
     return {**q, "probability_n": int(known.sum()),
             "reliability": probability.reliability(y, proba[known])}
+
+
+def known_targets(labels: Any, classes: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``labels`` training knows (a bool mask; labels and classes compared as
+    strings) and those labels' class indices: the rows that have a probability column."""
+    index = {str(c): i for i, c in enumerate(classes)}
+    names = [str(v) for v in labels]
+    known = np.array([v in index for v in names], dtype=bool)
+    return known, np.array([index[v] for v in names if v in index], dtype=np.int64)
 
 
 def infer(run: Run, dataset: SequenceSet, model: Any = None) -> tuple[np.ndarray, int]:

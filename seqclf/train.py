@@ -25,7 +25,7 @@ from seqclf.compute import Hardware
 from seqclf.config import Config
 from seqclf.data import digests
 from seqclf.errors import SeqclfError
-from seqclf.evaluate import Evaluation, score
+from seqclf.evaluate import Evaluation, known_targets, score
 from seqclf.fitting import fit_model
 from seqclf.prepare import Prepared, prepare
 from seqclf.progress import Progress
@@ -302,10 +302,7 @@ def _test_calibration(calibration: dict[str, Any] | None, ev: Evaluation, d: Pre
         return calibration
     if not ev.probability_n:
         return calibration
-    index = {str(c): i for i, c in enumerate(d.prep.classes)}
-    labels = [str(v) for v in d.test.labels]
-    known = np.array([v in index for v in labels], dtype=bool)
-    y = np.array([index[v] for v in labels if v in index], dtype=np.int64)
+    known, y = known_targets(d.test.labels, d.prep.classes)
     before = apply_temperature(proba[known], 1.0 / calibration["temperature"])
     return {**calibration, "test": {"ece_before": expected_calibration_error(y, before),
                                     "ece_after": ev.ece,
@@ -342,10 +339,7 @@ def _pr_figure(ev: Evaluation, d: Prepared, proba: np.ndarray) -> Callable[[], A
     from seqclf.probability import pr_curves, threshold_scores
 
     classes = [str(c) for c in d.prep.classes]
-    index = {c: i for i, c in enumerate(classes)}
-    labels = [str(v) for v in d.test.labels]
-    known = np.array([v in index for v in labels], dtype=bool)
-    y = np.array([index[v] for v in labels if v in index], dtype=np.int64)
+    known, y = known_targets(d.test.labels, classes)
     curves = pr_curves(y, proba[known], classes)
     if not curves:
         return None
