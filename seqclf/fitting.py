@@ -125,12 +125,18 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         progress.note(hardware.plan.resolved(model).line())
         progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size), initial_epoch)
         callbacks.append(progress_callback(k, progress))
+    pad = last_batch_padding(model, cfg, len(x))
+    record["last_batch_padding"] = pad
     fit_start = time.time()
     # Keras's fit cannot run under the multi-worker strategy (see seqclf.distributed).
     if distributed.is_multi_worker(hardware.strategy):
         model = distributed.fit(model, hardware.strategy, x, y, w, validation, t.epochs,
                                 initial_epoch, t.batch_size, t.shuffle, t.seed, callbacks,
                                 rebuild=lambda: build_model(cfg, d.prep, hardware.plan.work))
+    elif pad:
+        model.fit(full_batches(x, y, w, t.batch_size, t.shuffle, t.seed),
+                  validation_data=validation, epochs=t.epochs, initial_epoch=initial_epoch,
+                  callbacks=callbacks, verbose=0)
     else:
         model.fit(x, y, sample_weight=w, validation_data=validation, epochs=t.epochs,
                   initial_epoch=initial_epoch, batch_size=t.batch_size, shuffle=t.shuffle,
@@ -140,6 +146,57 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         progress.train_end()
     record["calibration"] = calibrate(model, cfg, d, progress)
     return model, fit_seconds, None
+
+
+def last_batch_padding(model: Any, cfg: Config, n: int) -> int:
+    """Rows that top up the last training batch of an epoch to full size, or 0.
+
+    XLA compiles the training step once per batch shape, so a training set that is not a
+    whole number of batches (the tutorial's 1395 = 27 x 50 + 45) compiles it twice: the
+    second compile cost 3-5 s of a cold run on 2 CPU cores for the tutorial's LSTM stacks,
+    a tenth of a 30-epoch run. Padded on TensorFlow with XLA (``full_batches``), where no
+    stateful model (padded already, unshuffled) or distribution strategy is involved.
+    """
+    from seqclf.backend import keras
+
+    t = cfg.training
+    if (keras().backend.backend() != "tensorflow" or model.jit_compile is not True
+            or cfg.model.is_stateful() or t.distribute != "none" or n <= t.batch_size):
+        return 0
+    return (-n) % t.batch_size
+
+
+def full_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch_size: int,
+                 shuffle: bool, seed: int) -> Any:
+    """The training set as a TensorFlow dataset of full batches (``last_batch_padding``).
+
+    Each epoch (reshuffled when ``shuffle``, seeded) ends with its short batch topped up
+    by copies of its last row at weight 0, and its real rows' weights scaled by
+    batch size / real rows: Keras divides a batch's weighted loss by the batch size, so
+    that batch's loss and gradient are exactly the unpadded batch's. The epoch's
+    training accuracy (an unweighted metric) counts the copies: at most batch size - 1
+    rows more.
+    """
+    import tensorflow as tf
+
+    n = len(x)
+    xs, ys = tf.constant(x), tf.constant(y)
+    ws = tf.constant(np.ones(n, np.float32) if w is None else w.astype(np.float32))
+    order = tf.data.Dataset.range(n)
+    if shuffle:
+        order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+
+    def gather(rows: Any) -> tuple[Any, Any, Any]:
+        real = tf.shape(rows)[0]
+        top = batch_size - real
+        full = tf.concat([rows, tf.repeat(rows[-1:], top)], 0)
+        scale = tf.cast(batch_size, tf.float32) / tf.cast(real, tf.float32)
+        weights = tf.concat([tf.gather(ws, rows) * scale, tf.zeros([top])], 0)
+        return (tf.ensure_shape(tf.gather(xs, full), [batch_size, *x.shape[1:]]),
+                tf.ensure_shape(tf.gather(ys, full), [batch_size, *y.shape[1:]]),
+                tf.ensure_shape(weights, [batch_size]))
+
+    return order.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
 
 
 def class_weights(cfg: Config, classes: list[Any], y: np.ndarray) -> np.ndarray | None:

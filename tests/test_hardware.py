@@ -485,25 +485,89 @@ def test_steps_per_execution_auto_follows_the_backend_and_xla(training, backend,
 
 @pytest.mark.slow
 def test_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
-    """Under seqclf's deterministic ops a model still compiles with XLA, and the same seed
-    gives the same losses."""
-    from seqclf.backend import set_seed
+    """Under seqclf's deterministic ops a model still compiles with XLA, its short last
+    batch is padded to full size (one batch shape, one compile), and the same seed gives
+    the same losses."""
     from seqclf.config import load_config
-    from seqclf.model import build_model
     from seqclf.compute import setup as setup_hardware
+    from seqclf.fitting import fit_model
     from seqclf.prepare import prepare
 
-    cfg = load_config(long_data / "tiny.yaml", ["training.jit_compile=true"])
+    cfg = load_config(long_data / "tiny.yaml", ["training.jit_compile=true",
+                                                "training.batch_size=16", "training.epochs=2"])
     d = prepare(cfg)
-    setup_hardware(cfg, d.work())
+    hardware = setup_hardware(cfg, d.work())
+    assert len(d.x_train) % 16
     losses = []
     for _ in range(2):
-        set_seed(cfg.training.seed)
-        model = build_model(cfg, d.prep, d.work())
+        record = {}
+        model, _, _ = fit_model(cfg, d, hardware, record=record)
         assert model.jit_compile is True
-        history = model.fit(d.x_train, d.y_train, batch_size=16, epochs=2, verbose=0)
-        losses.append(history.history["loss"])
+        assert record["last_batch_padding"] == (-len(d.x_train)) % 16
+        losses.append(model.history.history["loss"])
     assert losses[0] == losses[1]
+
+
+def _batches(dataset):
+    return [tuple(t.numpy() for t in batch) for batch in dataset]
+
+
+def test_full_batches_hold_every_row_once_an_epoch_in_full_batches():
+    import numpy as np
+
+    from seqclf.fitting import full_batches
+
+    x = np.arange(23, dtype=np.float32).reshape(23, 1, 1)
+    y = np.arange(23) % 3
+    dataset = full_batches(x, y, None, 5, shuffle=True, seed=1)
+    epochs = [_batches(dataset) for _ in range(2)]
+    for batches in epochs:
+        assert [len(b[0]) for b in batches] == [5] * 5
+        real = np.concatenate([b[0][b[2] > 0, 0, 0] for b in batches])
+        assert sorted(real.tolist()) == list(range(23))  # every row once, none twice
+        assert [int((b[2] == 0).sum()) for b in batches] == [0, 0, 0, 0, 2]
+        assert all(np.array_equal(b[1], b[0][:, 0, 0].astype(int) % 3) for b in batches)
+    assert not np.array_equal(epochs[0][0][0], epochs[1][0][0])  # reshuffled each epoch
+    again = _batches(full_batches(x, y, None, 5, shuffle=True, seed=1))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(again, epochs[0]))  # seeded
+    ordered = _batches(full_batches(x, y, None, 5, shuffle=False, seed=1))
+    assert ordered[0][0][:, 0, 0].tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("class_weights", [None, [1.0, 3.0, 0.5]])
+def test_a_padded_last_batch_has_the_loss_of_the_unpadded_one(keras, class_weights):
+    """Keras divides a batch's weighted loss by its size: the real rows' weights are
+    scaled so that the padded batch's loss (and gradient) is the short batch's."""
+    import numpy as np
+
+    from seqclf.fitting import full_batches
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(13, 4, 2)).astype(np.float32)
+    y = rng.integers(0, 3, size=13)
+    w = None if class_weights is None else np.array(class_weights)[y]
+    *_, (xb, yb, wb) = _batches(full_batches(x, y, w, 8, shuffle=False, seed=0))
+    assert (len(xb), int((wb > 0).sum())) == (8, 5)
+    proba = keras.ops.softmax(rng.normal(size=(8, 3)).astype(np.float32))
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    short = loss(yb[:5], proba[:5], sample_weight=None if w is None else w[8:])
+    assert float(loss(yb, proba, sample_weight=wb)) == pytest.approx(float(short), rel=1e-6)
+
+
+@pytest.mark.parametrize("jit, model, training, n, expected", [
+    (True, {}, {"batch_size": 50}, 1395, 5),
+    (True, {}, {"batch_size": 50}, 1400, 0),  # whole batches already
+    (True, {}, {"batch_size": 50}, 45, 0),  # one batch: one shape
+    (False, {}, {"batch_size": 50}, 1395, 0),  # without XLA a new shape costs little
+    (True, {"stateful": True}, {"batch_size": 50, "shuffle": False}, 1395, 0),  # padded before
+])
+def test_the_last_batch_is_padded_under_xla_only(keras, jit, model, training, n, expected):
+    from types import SimpleNamespace
+
+    from seqclf.fitting import last_batch_padding
+
+    cfg = _cfg(model=model, training=training)
+    assert last_batch_padding(SimpleNamespace(jit_compile=jit), cfg, n) == expected
 
 
 INTRA_OP = """
