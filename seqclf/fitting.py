@@ -135,8 +135,8 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
                                 rebuild=lambda: build_model(cfg, d.prep, hardware.plan.work))
     elif pad:
         model.fit(full_batches(x, y, w, t.batch_size, t.shuffle, t.seed),
-                  validation_data=validation, epochs=t.epochs, initial_epoch=initial_epoch,
-                  callbacks=callbacks, verbose=0)
+                  validation_data=validation, validation_batch_size=t.batch_size,
+                  epochs=t.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
     else:
         model.fit(x, y, sample_weight=w, validation_data=validation, epochs=t.epochs,
                   initial_epoch=initial_epoch, batch_size=t.batch_size, shuffle=t.shuffle,
