@@ -78,6 +78,12 @@ LABELS = {"lstm_fcn": "seqclf lstm_fcn (LSTM-FCN, LSTM on pooled conv features)"
           "logreg_features": "scikit-learn logistic regression, summary features"}
 
 
+def problem_seed(name: str, data_seed: int = 1) -> int:
+    """The generator seed of a problem: ``data_seed`` plus its place in PROBLEMS, so a
+    problem's files are the same whichever problems are run."""
+    return data_seed + list(PROBLEMS).index(name)
+
+
 def write_problem(folder: Path, name: str, spec: dict[str, Any], seed: int) -> dict[str, Path]:
     from seqclf.datasets import synthetic
 
@@ -246,7 +252,7 @@ def render(results: dict[str, dict[str, dict[str, Any]]], problems: dict[str, di
               "parameters (1-NN: the stored training values).", ""]
     for name, spec in problems.items():
         settings = ", ".join(f"{k}={v}" for k, v in spec.items())
-        seed = args.data_seed + list(PROBLEMS).index(name)
+        seed = problem_seed(name, args.data_seed)
         lines += [f"### {name}", "", f"Generator: {settings}, data seed {seed}.", "",
                   "| model | accuracy | macro-F1 | seconds | epochs | parameters |",
                   "|---|---|---|---|---|---|"]
@@ -291,7 +297,7 @@ def main() -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for name, spec in problems.items():
-        seed = args.data_seed + list(PROBLEMS).index(name)  # whichever problems are run
+        seed = problem_seed(name, args.data_seed)
         files = write_problem(args.work / f"data-{stamp}", name, spec, seed)
         results[name] = {}
         for model in args.models:

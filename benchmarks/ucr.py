@@ -8,6 +8,8 @@ public UCR development problems, beside MiniROCKET, ROCKET, 1-NN and the majorit
 
 ``--limit CONFIG:PROBLEMS:SEEDS`` runs a config on those problems and seeds only (a
 network that takes half an hour per run on a CPU); the report says what ran.
+``--synthetic`` names the synthetic problems of ``benchmarks/timeseries.py`` to run beside
+the UCR ones (default: all three; ``--synthetic`` alone: none).
 
 Each run is what a user types, as a subprocess, one after the other on the same machine:
 
@@ -24,7 +26,14 @@ the table takes test accuracy, the fit and predict seconds the run recorded
 whole command's wall time (TensorFlow's import included) and the parameters. The
 baselines (aeon 1.6.0's MiniRocketClassifier and RocketClassifier, 1-NN Euclidean, the
 majority class) come from the data folder's ``baselines.csv``, computed from the same
-files on this kind of machine. Writes ``docs/results/ucr.md`` and ``docs/results/ucr.json``.
+files on this kind of machine.
+
+Beside them, in a table of their own, the synthetic problems of
+``benchmarks/timeseries.py`` (long series, 500-1500 steps, one or three channels, the
+same generator settings and seeds), written with ``seqclf data synthetic`` into the work
+folder and run the same way; their baselines are that benchmark's scikit-learn ones
+(1-NN on the raw series, logistic regression on summary features), computed here, and
+the majority class. Writes ``docs/results/ucr.md`` and ``docs/results/ucr.json``.
 """
 
 from __future__ import annotations
@@ -45,10 +54,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import timeseries  # noqa: E402
 from common import machine  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "ucr-dev"
 PROBLEMS = ("ArrowHead", "Coffee", "PigCVP", "PLAID")
+SYNTHETIC = tuple(timeseries.PROBLEMS)
+SYNTHETIC_BASELINES = (*timeseries.BASELINES, "majority_class")
 CONFIGS = ("auto", "minirocket", "minirocket_ensemble", "inception_time", "lstm_fcn",
            "conv_lstm")
 BASELINES = ("minirocket", "rocket", "1nn_euclidean", "majority_class")
@@ -77,8 +89,9 @@ def layout(folder: Path) -> dict[str, str]:
     return {"format": "wide"}
 
 
-def run_one(config: str, problem: Path, seed: int, work: Path) -> dict[str, Any]:
-    """Train one config on one problem with one seed, as a user would; the numbers."""
+def run_one(config: str, problem: Path, seed: int, work: Path, data: Path) -> dict[str, Any]:
+    """Train one config on one problem with one seed, as a user would; the numbers
+    (commands shortened: ``data`` is the UCR folder)."""
     out = work / "runs" / f"{problem.name}-{config}-{seed}"
     commands = []
     if config == "auto":
@@ -101,8 +114,7 @@ def run_one(config: str, problem: Path, seed: int, work: Path) -> dict[str, Any]
         if done.returncode == 2:  # a one-line user error: the config refuses this data
             return {"config": config, "problem": problem.name, "seed": seed,
                     "refused": done.stderr.strip().splitlines()[-1],
-                    "commands": [_short(shlex.join(c[3:]), work, problem.parent)
-                                 for c in commands]}
+                    "commands": [_short(shlex.join(c[3:]), work, data) for c in commands]}
         if done.returncode != 0:
             raise SystemExit(f"failed ({done.returncode}): {shlex.join(command)}\n"
                              f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -117,14 +129,41 @@ def run_one(config: str, problem: Path, seed: int, work: Path) -> dict[str, Any]
             "accuracy": metrics["test"]["accuracy"], "fit_seconds": metrics["fit_seconds"],
             "predict_seconds": metrics.get("predict_seconds"),
             "parameters": metrics["parameters"], "command_seconds": wall,
-            "epochs_run": metrics["epochs_run"],
-            "commands": [_short(shlex.join(c[3:]), work, problem.parent) for c in commands]}
+            "epochs_run": metrics["epochs_run"], "majority": metrics["test"]["baseline"],
+            "commands": [_short(shlex.join(c[3:]), work, data) for c in commands]}
 
 
 def _short(command: str, work: Path, data: Path) -> str:
     """A command as a reader would type it: repository and data paths shortened."""
     return (command.replace(str(data), "$UCR").replace(str(ROOT) + "/", "")
             .replace(str(work) + "/", ""))
+
+
+def write_synthetic(name: str, work: Path) -> tuple[Path, str]:
+    """Write a synthetic problem as ``seqclf data synthetic`` does for a user: its folder
+    and the command (in the work folder)."""
+    spec = timeseries.PROBLEMS[name]
+    folder = work / "synthetic" / name
+    args = ["data", "synthetic", "--output", str(folder), "--problem", spec["problem"],
+            "--classes", str(spec["classes"]), "--channels", str(spec["channels"]),
+            "--min-length", str(spec["length"][0]), "--max-length", str(spec["length"][1]),
+            "--train", str(spec["train"]), "--test", str(spec["test"]),
+            "--width", str(spec["width"]), "--amplitude", str(spec["amplitude"]),
+            "--distractors", str(spec["distractors"]),
+            "--seed", str(timeseries.problem_seed(name))]
+    subprocess.run(seqclf(*args), capture_output=True, text=True, cwd=work, check=True)
+    return folder, "seqclf " + shlex.join(args).replace(str(work) + "/", "")
+
+
+def synthetic_baselines(name: str, folder: Path) -> dict[str, dict[str, float]]:
+    """benchmarks/timeseries.py's scikit-learn baselines on a synthetic problem."""
+    files = {"train": folder / "train.csv", "test": folder / "test.csv"}
+    found = {}
+    for method in timeseries.BASELINES:
+        r = timeseries.run_baseline(method, files, timeseries.PROBLEMS[name])
+        found[method] = {"accuracy": r["accuracy"], "fit_seconds": r["seconds"],
+                         "predict_seconds": 0.0}
+    return found
 
 
 def baselines(data: Path) -> dict[str, dict[str, dict[str, float]]]:
@@ -145,10 +184,40 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+def accuracy_table(problems: list[str], configs: list[str], runs: Any, refusal: Any,
+                   base: dict, methods: tuple[str, ...]) -> list[str]:
+    """Config and baseline rows by problem: accuracy mean ± std over seeds, and the mean
+    over problems where every problem has one."""
+    lines = ["| config | " + " | ".join(problems) + " | mean |",
+             "|" + "---|" * (len(problems) + 2)]
+    for config in configs:
+        cells, means = [], []
+        for p in problems:
+            accs = [r["accuracy"] for r in runs(config, p)]
+            cells.append(mean_std(accs) if accs else "refused" if refusal(config, p) else "-")
+            if accs:
+                means.append(statistics.mean(accs))
+        mean = f"{statistics.mean(means):.3f}" if len(means) == len(problems) else "-"
+        lines.append(f"| {config} | " + " | ".join(cells) + f" | {mean} |")
+    for method in methods:
+        accs = [base.get(p, {}).get(method, {}).get("accuracy") for p in problems]
+        cells = [f"{a:.3f}" if a is not None else "-" for a in accs]
+        mean = (f"{statistics.mean(accs):.3f}" if all(a is not None for a in accs) else "-")
+        lines.append(f"| *{method}* (baseline) | " + " | ".join(cells) + f" | {mean} |")
+    return lines
+
+
 def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
-           seconds: float) -> str:
+           seconds: float, synthetic: dict[str, dict[str, Any]]) -> str:
     problems = [p for p in args.problems if any(r["problem"] == p for r in results)]
+    generated = [p for p in args.synthetic if any(r["problem"] == p for r in results)]
     configs = [c for c in args.configs if any(r["config"] == c for r in results)]
+    base = dict(base)
+    for name in generated:  # the majority class from the runs (seqclf scores it)
+        majority = next((r["majority"] for r in results if r["problem"] == name
+                         and r.get("majority") is not None), None)
+        base[name] = {**synthetic[name]["baselines"],
+                      "majority_class": {"accuracy": majority} if majority is not None else {}}
 
     refused = [r for r in results if "refused" in r]
     results = [r for r in results if "refused" not in r]
@@ -182,22 +251,7 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
                             "an earlier invocation (before runs recorded their commit)"))
         lines += ["Runs come from several invocations (`--resume`): " + "; ".join(parts)
                   + ".", ""]
-    head = "| config | " + " | ".join(problems) + " | mean |"
-    lines += [head, "|" + "---|" * (len(problems) + 2)]
-    for config in configs:
-        cells, means = [], []
-        for p in problems:
-            accs = [r["accuracy"] for r in runs(config, p)]
-            cells.append(mean_std(accs) if accs else "refused" if refusal(config, p) else "-")
-            if accs:
-                means.append(statistics.mean(accs))
-        mean = f"{statistics.mean(means):.3f}" if len(means) == len(problems) else "-"
-        lines.append(f"| {config} | " + " | ".join(cells) + f" | {mean} |")
-    for method in BASELINES:
-        accs = [base.get(p, {}).get(method, {}).get("accuracy") for p in problems]
-        cells = [f"{a:.3f}" if a is not None else "-" for a in accs]
-        mean = (f"{statistics.mean(accs):.3f}" if all(a is not None for a in accs) else "-")
-        lines.append(f"| *{method}* (baseline) | " + " | ".join(cells) + f" | {mean} |")
+    lines += accuracy_table(problems, configs, runs, refusal, base, BASELINES)
     lines += ["", "## Against MiniROCKET, per problem", "",
               "Points of accuracy above (+) or below (-) aeon's MiniRocketClassifier (seed "
               "mean), and fit + predict seconds against its fit + predict seconds.", "",
@@ -217,6 +271,19 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
             lines.append(f"| {config} | {p} | {100 * (acc - mr['accuracy']):+.1f} | "
                          f"{ours:.2f} | {theirs:.2f} | {ours / theirs:.1f}x | {wall:.0f} | "
                          f"{rs[0]['family']} |")
+    if generated:
+        lines += ["", "## Synthetic long series (benchmarks/timeseries.py's problems)", "",
+                  "The same configs and seeds on the generated problems of "
+                  "`benchmarks/timeseries.py` (500-1500 steps; the class is a motif at a "
+                  "random position, or the order of two; docs/results/timeseries.md describes "
+                  "them), each written by the command below. Baselines: that benchmark's "
+                  "scikit-learn ones (1-NN on the z-normalised raw series; logistic "
+                  "regression on per-channel summary features) and the majority class. No "
+                  "MiniROCKET baseline here (aeon is not installed with seqclf): "
+                  "`minirocket` is seqclf's own, within a point of aeon's on the UCR "
+                  "problems above.", ""]
+        lines += accuracy_table(generated, configs, runs, refusal, base, SYNTHETIC_BASELINES)
+        lines += [""] + [f"- {name}: `{synthetic[name]['command']}`" for name in generated]
     lines += ["", "## Every run", "",
               "| config | problem | seed | accuracy | fit s | predict s | command s | "
               "epochs | parameters |", "|---|---|---|---|---|---|---|---|---|"]
@@ -244,7 +311,8 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
               "runs the padded batches through `model.predict`.",
               "- A config with one seed or fewer problems (see `--limit` in the command) "
               "was cut to what fits the session on a CPU; `-` marks what was not run."]
-    lines += ["", "Commands of the first seed ($UCR: the data folder):", ""]
+    lines += ["", "Commands of the first seed ($UCR: the data folder; synthetic/: the "
+              "generated problems):", ""]
     for r in results:
         if r["seed"] == args.seeds[0]:
             lines += [f"- {r['config']} / {r['problem']}: " +
@@ -257,6 +325,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS))
+    parser.add_argument("--synthetic", nargs="*", choices=SYNTHETIC, default=list(SYNTHETIC),
+                        help="synthetic problems of benchmarks/timeseries.py to run too "
+                             "(none: the flag alone)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results" / "ucr")
     parser.add_argument("--limit", action="append", default=[], metavar="CONFIG:PROBLEMS:SEEDS",
@@ -274,7 +345,7 @@ def main() -> None:
                         help="2 small problems, seed 0, written to /tmp (a smoke test)")
     args = parser.parse_args()
     if args.quick:
-        args.problems, args.seeds = ["Coffee", "ArrowHead"], [0]
+        args.problems, args.seeds, args.synthetic = ["Coffee", "ArrowHead"], [0], []
         args.output = Path(tempfile.gettempdir()) / "seqclf-ucr-quick"
     json_path = args.output.with_suffix(".json")
     if args.render:
@@ -283,7 +354,7 @@ def main() -> None:
         args = parser.parse_args([a for a in argv if a != "--render"])
         sys.argv[1:] = argv
         text = report(saved["results"], baselines(args.data), args,
-                      saved.get("seconds", float("nan")))
+                      saved.get("seconds", float("nan")), saved.get("synthetic", {}))
         args.output.with_suffix(".md").write_text(text, encoding="utf-8")
         print(text)
         return
@@ -291,25 +362,32 @@ def main() -> None:
         raise SystemExit(f"{args.data}: no ucr-dev data there (baselines.csv). Pass --data.")
     base = baselines(args.data)
     started = time.perf_counter()
-    results, earlier = [], 0.0
+    results, earlier, synthetic = [], 0.0, {}
     if args.resume and json_path.exists():
         saved = json.loads(json_path.read_text())
         results = [r for r in saved["results"] if r["config"] not in args.rerun]
         earlier = saved.get("seconds", 0.0)
+        synthetic = saved.get("synthetic", {})
     done = {(r["config"], r["problem"], r["seed"]) for r in results}
     with tempfile.TemporaryDirectory(prefix="seqclf-ucr-") as tmp:
         work = Path(tmp)
+        folders = {p: args.data / p for p in args.problems}
+        for name in args.synthetic:
+            folders[name], command = write_synthetic(name, work)
+            if name not in synthetic:  # deterministic: kept from an earlier invocation
+                synthetic[name] = {"command": command,
+                                   "baselines": synthetic_baselines(name, folders[name])}
         limits = {}
         for item in args.limit:
             name, problems, seeds = item.split(":")
             limits[name] = (problems.split(","), [int(s) for s in seeds.split(",")])
         for config in args.configs:
-            problems, seeds = limits.get(config, (args.problems, args.seeds))
-            for problem in [p for p in args.problems if p in problems]:
+            problems, seeds = limits.get(config, (list(folders), args.seeds))
+            for problem in [p for p in folders if p in problems]:
                 for seed in seeds:
                     if (config, problem, seed) in done:
                         continue
-                    r = run_one(config, args.data / problem, seed, work)
+                    r = run_one(config, folders[problem], seed, work, args.data)
                     results.append(r)
                     print(f"{config:>20} {problem:>10} seed {seed}: " + (
                         f"refused: {r['refused']}" if "refused" in r else
@@ -318,14 +396,14 @@ def main() -> None:
                         f"{r['command_seconds']:.0f} s"), flush=True)
                     json_path.parent.mkdir(parents=True, exist_ok=True)
                     json_path.write_text(json.dumps(
-                        {"results": results, "argv": sys.argv[1:],
+                        {"results": results, "argv": sys.argv[1:], "synthetic": synthetic,
                          "seconds": earlier + time.perf_counter() - started}, indent=1))
     seconds = earlier + time.perf_counter() - started
-    text = report(results, base, args, seconds)
+    text = report(results, base, args, seconds, synthetic)
     args.output.with_suffix(".md").write_text(text, encoding="utf-8")
     json_path.write_text(json.dumps({"results": results, "baselines": base,
-                                     "seconds": seconds, "machine": machine(),
-                                     "argv": sys.argv[1:]}, indent=1))
+                                     "synthetic": synthetic, "seconds": seconds,
+                                     "machine": machine(), "argv": sys.argv[1:]}, indent=1))
     print(text)
 
 
