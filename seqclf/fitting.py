@@ -153,8 +153,8 @@ def last_batch_padding(model: Any, cfg: Config, n: int) -> int:
 
     XLA compiles the training step once per batch shape, so a training set that is not a
     whole number of batches (the tutorial's 1395 = 27 x 50 + 45) compiles it twice: the
-    second compile cost 3-5 s of a cold run on 2 CPU cores for the tutorial's LSTM stacks,
-    a tenth of a 30-epoch run. Padded on TensorFlow with XLA (``full_batches``), where no
+    second compile cost about 4 s of a cold run on 2 CPU cores for the tutorial's stacked
+    LSTM (a tenth of a 30-epoch run). Padded on TensorFlow with XLA (``full_batches``), where no
     stateful model (padded already, unshuffled) or distribution strategy is involved.
     """
     from seqclf.backend import keras
