@@ -3,10 +3,11 @@
 ``plan()`` is a pure function of the config, the machine (Keras backend, visible GPUs,
 CPU cores) and the training work ahead (``workload``: batch-steps, and whether this
 machine's compile cache holds the model): XLA, batches per compiled call, TensorFlow's
-threads per operation, and why the cuDNN kernel would or would not run. ``seqclf check`` and ``seqclf train`` print its
-line, the run's manifest records it (``compute``), and ``setup()`` applies it to the
-framework. The measurements behind each ``auto`` rule are in docs/results/performance.md
-(``benchmarks/performance.py``); the rules name what they were measured on.
+threads per operation, and why the cuDNN kernel would or would not run. ``seqclf check``
+and ``seqclf train`` print its line, the run's manifest records it (``compute``), and
+``setup()`` applies it to the framework. The measurements behind each ``auto`` rule are
+in docs/results/performance.md (``benchmarks/performance.py``); the rules name what they
+were measured on.
 """
 
 from __future__ import annotations

@@ -158,12 +158,13 @@ def last_batch_padding(model: Any, cfg: Config, n: int) -> int:
     stateful model (padded already, unshuffled) or distribution strategy is involved.
     """
     from seqclf.backend import keras
+    from seqclf.model import fixed_batch_padding
 
     t = cfg.training
-    if (keras().backend.backend() != "tensorflow" or model.jit_compile is not True
-            or cfg.model.is_stateful() or t.distribute != "none" or n <= t.batch_size):
-        return 0
-    return (-n) % t.batch_size
+    padded = (keras().backend.backend() == "tensorflow" and model.jit_compile is True
+              and not cfg.model.is_stateful() and t.distribute == "none"
+              and n > t.batch_size)
+    return fixed_batch_padding(n, t.batch_size, padded)
 
 
 def full_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch_size: int,
