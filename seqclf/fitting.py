@@ -101,6 +101,8 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
                               f"{cfg.model.family!r} (its fit takes no weights)",
                               t.class_weight)
             extra["sample_weight"] = per_class[d.y_train]
+        if "progress" in inspect.signature(closed_form).parameters:
+            extra["progress"] = progress
         history = closed_form(model, d.x_train, d.y_train, d.x_val, d.y_val, cfg, **extra)
         fit_seconds = time.time() - fit_start
         record["calibration"] = calibrate(model, cfg, d, progress)

@@ -3,6 +3,8 @@ that resolves it (config.yaml records the choice)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import yaml
@@ -24,7 +26,7 @@ def profile(sequences=100, classes=3, lengths=(50, 50), channels=1, smallest=10)
 ])
 def test_numeric_series_get_minirocket_with_ridge_and_no_validation_split(shape):
     choice = recommend(shape)
-    assert choice.model == {"family": "minirocket", "classifier": "ridge"}
+    assert choice.model == {"family": "minirocket", "classifier": "ridge", "normalise": "auto"}
     assert choice.training == {"validation_split": 0.0}
     assert any(f"{shape.max_length} steps" in r for r in choice.reasons)
     assert choice.data == {}
@@ -74,8 +76,14 @@ def test_a_run_with_family_auto_records_what_it_chose(long_data, tmp_path):
     result = train(load_config(path), tmp_path, progress=Progress(stream, live=False))
     recorded = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert recorded["model"]["family"] == "minirocket"
+    assert recorded["model"]["normalise"] == "auto"
     assert recorded["training"]["validation_split"] == 0.2  # the config's, not auto's 0
     assert "model.family auto: " in stream.getvalue()
+    # which view the data chose, and on what evidence
+    assert re.search(r"normalise auto: (raw|normalised) values \(the ridge's leave-one-out "
+                     r"accuracy: raw 0\.\d{3}, normalised 0\.\d{3}\)", stream.getvalue())
+    history = (result.run_dir / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"raw_loo_accuracy", "normalised_loo_accuracy"} <= set(history)
     assert result.evaluation.accuracy > result.evaluation.baseline
     assert evaluate(result.run_dir).accuracy == pytest.approx(result.evaluation.accuracy)
 

@@ -120,7 +120,7 @@ def test_minirocket_ridge_takes_class_weights_as_sample_weights():
     y = np.arange(60) % 2
     f = (rng.random((60, 30)) + 0.3 * y[:, None] * (np.arange(30) < 3)).astype(np.float32)
     new = rng.random((200, 30)).astype(np.float32) + 0.15 * (np.arange(30) < 3)  # in between
-    plain = np.argmax(new @ fit_ridge(f, y, 2)[0] + fit_ridge(f, y, 2)[1], axis=1)
-    kernel, bias = fit_ridge(f, y, 2, sample_weight=np.where(y == 1, 20.0, 1.0))
-    weighted = np.argmax(new @ kernel + bias, axis=1)
+    plain = fit_ridge(f, y, 2)
+    weighted = fit_ridge(f, y, 2, sample_weight=np.where(y == 1, 20.0, 1.0))
+    plain, weighted = (np.argmax(new @ r.kernel + r.bias, axis=1) for r in (plain, weighted))
     assert weighted.mean() > plain.mean()  # the heavy class wins the ambiguous cases

@@ -1,7 +1,8 @@
 """The minirocket family: config, the paper's kernels, dilations and bias levels, the
 transform against a plain NumPy version of the same features (univariate and
-multivariate, post and pre padding), biases as quantiles of their example's output,
-padding invariance with its control, the ridge head (the ridge's predictions, a
+multivariate, post and pre padding, raw and z-normalised), biases as quantiles of their
+example's output, padding invariance with its control, the view ``normalise: auto``
+chooses, the ridge head (the ridge's predictions and leave-one-out accuracy, a
 temperature), the logistic head, determinism, save/load, a tiny fit and the errors."""
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def test_defaults_are_the_published_settings():
     m = make_cfg({"num_features": 10_000}).model
     assert isinstance(m, Config)
     assert (m.num_features, m.max_dilations_per_kernel, m.classifier) == (10_000, 32, "auto")
+    assert m.normalise is False  # the paper reads the values as they are
     assert m.masking is True
     assert registry.get("minirocket") is minirocket
 
@@ -105,6 +107,7 @@ def test_defaults_are_the_published_settings():
                                     "instead."),
     ("classifier", "svm", "model.classifier must be one of: 'auto', 'ridge', 'logistic'. "
                           "Got 'svm' instead."),
+    ("normalise", "yes", "model.normalise must be true, false or 'auto'. Got 'yes' instead."),
 ])
 def test_bad_values_are_rejected(key, value, message):
     with pytest.raises(SeqclfError) as info:
@@ -187,6 +190,93 @@ def test_transform_is_the_reference_computation(keras, monkeypatch, features, pa
     np.testing.assert_allclose(np.asarray(sub(x)), want, atol=1e-6)
 
 
+def test_normalised_transform_reads_each_sequence_z_normalised(keras):
+    """normalise: true is the reference computation on each sequence's real steps
+    z-normalised per channel (float64 here), in the layer and in NumPy; a constant
+    channel reads as zeros."""
+    from seqclf.data.preprocess import z_normalise as z_one
+
+    train = make_set(lengths=LENGTHS, features=2, seed=1)
+    net, prep, _, _, _ = fitted(train, {"normalise": True})
+    layer = net.get_layer("minirocket")
+    assert layer.normalise is True
+    test = make_set(lengths=LENGTHS, features=2, seed=2)
+    test.sequences[1][:, 1] = 7.5  # constant
+    x, _ = prep.transform(test)
+    real = real_of(x)
+    z = np.zeros_like(x)
+    for i in range(len(x)):
+        z[i, real[i]] = z_one(x[i, real[i]].astype(np.float64))
+    kernels, biases = (np.asarray(w) for w in layer.get_weights())
+    want = reference_features(z, real, kernels, biases, layer.dilations,
+                              layer.features_per_dilation)
+    # float32 against float64 normalisation: an output at a bias may round either way
+    for got in (transform(net, x), np.asarray(keras.Model(net.input, layer.output)(x))):
+        assert np.mean(np.abs(got - want) > 1e-6) < 1e-3
+    np.testing.assert_allclose(minirocket.z_normalise(x, real)[real], z[real], atol=1e-5)
+    assert not minirocket.z_normalise(x, real)[~real].any()  # padding stays zero
+
+
+def level_set(n, seed, informative):
+    """Sequences whose class is their shape (a sine of one of two frequencies, in as much
+    noise) under a random gain and offset per sequence (``informative`` 'shape'), or
+    whose class is their scale alone (white noise of standard deviation 1 or 4:
+    'scale')."""
+    rng = np.random.default_rng(seed)
+    seqs, labels = [], []
+    for i in range(n):
+        t = np.arange(60)
+        if informative == "shape":
+            wave = np.sin((0.3 if i % 2 else 0.4) * t + rng.uniform(0, 6))
+            seq = np.exp(rng.normal(0, 2.0)) * (wave + rng.normal(size=60)) + rng.normal(0, 20)
+        else:
+            seq = (4.0 if i % 2 else 1.0) * rng.normal(size=60)
+        seqs.append(seq[:, None])
+        labels.append("b" if i % 2 else "a")
+    ss = make_set(lengths=[60] * n, features=1, seed=seed, labels=labels)
+    ss.sequences = seqs
+    return ss
+
+
+@pytest.mark.parametrize("informative, chosen", [("shape", True), ("scale", False)])
+def test_normalise_auto_keeps_the_view_with_the_better_leave_one_out_accuracy(
+        keras, informative, chosen):
+    net, prep, x, y, history = fitted(level_set(60, 0, informative), {"normalise": "auto"})
+    raw, normalised = history["raw_loo_accuracy"][0], history["normalised_loo_accuracy"][0]
+    assert (normalised > raw) is chosen and abs(normalised - raw) > 0.2
+    assert net.get_layer("minirocket").normalise is chosen
+    # the model is the one that view fits on its own (same draws), not a mix of the two
+    alone, *_ = fitted(level_set(60, 0, informative), {"normalise": chosen})
+    for a, b in zip(net.get_weights(), alone.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    test = level_set(40, 1, informative)
+    xt, _ = prep.transform(test)
+    assert (predict_proba(net, xt).argmax(axis=1) == prep.encode_labels(test.labels)).mean() > 0.85
+
+
+def test_normalise_auto_keeps_raw_values_on_a_tie(keras, monkeypatch):
+    real_fit_ridge = minirocket.fit_ridge
+    monkeypatch.setattr(minirocket, "fit_ridge",
+                        lambda *a, **k: real_fit_ridge(*a, **k)._replace(loo_accuracy=0.5))
+    net, *_, history = fitted(level_set(30, 0, "shape"), {"normalise": "auto"})
+    assert history["raw_loo_accuracy"] == history["normalised_loo_accuracy"] == [0.5]
+    assert net.get_layer("minirocket").normalise is False
+
+
+def test_normalise_auto_with_the_logistic_classifier_chooses_on_a_sample(keras, monkeypatch):
+    monkeypatch.setattr(minirocket, "VIEW_SAMPLE", 40)
+    rows = []
+    real_fit_ridge = minirocket.fit_ridge
+    monkeypatch.setattr(minirocket, "fit_ridge",
+                        lambda f, *a, **k: rows.append(len(f)) or real_fit_ridge(f, *a, **k))
+    net, *_, history = fitted(level_set(60, 0, "shape"),
+                              {"normalise": "auto", "classifier": "logistic"},
+                              training={"epochs": 3, "batch_size": 16})
+    assert rows == [40, 40]  # one ridge per view, on the sample only
+    assert net.get_layer("minirocket").normalise is True
+    assert len(history["loss"]) == 3 and "normalised_loo_accuracy" in history
+
+
 @pytest.mark.parametrize("steps", [8, 2040, 2048, 4104])  # 255 words and beyond
 def test_hits_are_counted_eight_per_word(steps):
     flags = np.random.default_rng(steps).random((3, 5, steps)) < 0.7
@@ -224,12 +314,13 @@ def test_biases_are_quantiles_of_their_example(keras):
     assert set(per_pair) == {1, 2}
 
 
-def outputs_at_two_lengths(keras, padding, masking=True, extra=7):
+def outputs_at_two_lengths(keras, padding, masking=True, extra=7, normalise=False):
     """Class probabilities of a fitted model for new sequences, and of the same layers
     for them padded with ``extra`` more steps. (Not the training sequences: one may
     equal its own bias exactly, and the two paddings round its convolution apart.)"""
     net, prep, _, _, _ = fitted(make_set(lengths=LENGTHS, features=2, seed=5),
-                                {"masking": masking}, {"padding": padding})
+                                {"masking": masking, "normalise": normalise},
+                                {"padding": padding})
     x, _ = prep.transform(make_set(lengths=LENGTHS, features=2, seed=6))
     fill = np.full((len(x), extra, 2), prep.pad_value, dtype=np.float32)
     longer = np.concatenate([x, fill] if padding == "post" else [fill, x], axis=1)
@@ -239,9 +330,10 @@ def outputs_at_two_lengths(keras, padding, masking=True, extra=7):
     return np.asarray(net(x)), np.asarray(keras.Model(inputs, out)(longer))
 
 
-@pytest.mark.parametrize("padding", ["post", "pre"])
-def test_padding_does_not_change_predictions(keras, padding):
-    short, long = outputs_at_two_lengths(keras, padding)
+@pytest.mark.parametrize("padding, normalise", [("post", False), ("pre", False),
+                                               ("post", True)])
+def test_padding_does_not_change_predictions(keras, padding, normalise):
+    short, long = outputs_at_two_lengths(keras, padding, normalise=normalise)
     np.testing.assert_allclose(short, long, atol=1e-5)
 
 
@@ -256,15 +348,22 @@ def test_without_masking_padding_changes_predictions(keras):
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_ridge_head_predicts_as_the_ridge(n_classes):
-    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.linear_model import RidgeClassifier, RidgeClassifierCV
     from sklearn.preprocessing import StandardScaler
 
     rng = np.random.default_rng(n_classes)
     y = np.arange(40) % n_classes
     f = (rng.random((40, 200)) + 0.15 * y[:, None] * (np.arange(200) < 20)).astype(np.float32)
-    kernel, bias = fit_ridge(f, y, n_classes + 1)  # the last class never seen
+    kernel, bias, loo_accuracy = fit_ridge(f, y, n_classes + 1)  # the last class never seen
     scaler = StandardScaler(with_mean=False).fit(f)
     paper = RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)).fit(scaler.transform(f), y)
+    # the leave-one-out accuracy is that of the ridge refitted without each row in turn
+    scaled = scaler.transform(f)
+    held_out = [RidgeClassifier(alpha=paper.alpha_).fit(np.delete(scaled, i, axis=0),
+                                                         np.delete(y, i)).predict(scaled[i:i + 1])[0]
+                for i in range(len(y))]
+    assert loo_accuracy == pytest.approx(np.mean(np.array(held_out) == y))
+    assert 0.3 < loo_accuracy < 1.0  # neither trivial nor perfect: the check can fail
     new = rng.random((30, 200)).astype(np.float32) + 0.1
     logits = new.astype(np.float64) @ kernel + bias
     np.testing.assert_array_equal(logits.argmax(axis=1), paper.predict(scaler.transform(new)))
@@ -340,20 +439,28 @@ def test_fit_is_deterministic_for_a_seed(keras):
     assert not np.array_equal(weights[0][1], weights[2][1])  # other biases
 
 
-def test_save_load_round_trip(keras, tmp_path):
-    net, prep, x, _, _ = fitted(make_set(lengths=LENGTHS, features=2, seed=6))
+@pytest.mark.parametrize("ss, model", [
+    (make_set(lengths=LENGTHS, features=2, seed=6), {}),
+    (level_set(40, 0, "shape"), {"normalise": "auto"}),  # the view fit chose travels too
+])
+def test_save_load_round_trip(keras, tmp_path, ss, model):
+    net, prep, x, _, _ = fitted(ss, model)
     net.save(tmp_path / "model.keras")
     registry.load_layers()
     loaded = keras.saving.load_model(tmp_path / "model.keras", compile=False, safe_mode=True)
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(net(x)))
+    for layer in (loaded.get_layer("minirocket"), net.get_layer("minirocket")):
+        assert layer.normalise is (model == {"normalise": "auto"})
     assert loaded.get_layer("minirocket").dilations == net.get_layer("minirocket").dilations
 
 
 @pytest.mark.slow
-def test_onnx_export_matches_keras(keras, tmp_path):
+@pytest.mark.parametrize("normalise", [False, True])
+def test_onnx_export_matches_keras(keras, tmp_path, normalise):
     pytest.importorskip("tf2onnx")
     onnxruntime = pytest.importorskip("onnxruntime")
-    net, prep, _, _, _ = fitted(make_set(lengths=LENGTHS, features=2, seed=7))
+    net, prep, _, _, _ = fitted(make_set(lengths=LENGTHS, features=2, seed=7),
+                                {"normalise": normalise})
     x, _ = prep.transform(make_set(lengths=LENGTHS, features=2, seed=8))
     want = np.asarray(net.predict(x, verbose=0))
     net.export(str(tmp_path / "model.onnx"), format="onnx", verbose=False)

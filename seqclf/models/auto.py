@@ -15,7 +15,9 @@ development problems and synthetic data only; never tuned per data set):
   was the most accurate family seqclf measured on real series, fits in seconds on a CPU,
   needs no validation split (the ridge picks its penalty by leave-one-out), and so works
   with two sequences per class. Its dilations scale with the longest training sequence,
-  so no length shrinks a series below its kernel. The neural families (``inception_time``,
+  so no length shrinks a series below its kernel. ``normalise: auto`` lets the data say
+  whether to z-normalise each sequence first (the ridge's leave-one-out accuracy on both
+  views; docs/results/ucr.md). The neural families (``inception_time``,
   ``lstm_fcn``, ``conv_recurrent``) need a GPU and many epochs to compete; set them by name.
 * Integer tokens (words, event codes; ``model.tokens: true``, ``seqclf init --tokens``):
   an Embedding over the tokens seen in training, then a bidirectional LSTM, as
@@ -111,6 +113,11 @@ def recommend(p: DataProfile) -> Recommendation:
                        "training data: no validation split needed"
                        + (f" (the smallest class has {p.smallest_class} sequences)"
                           if p.smallest_class < 5 else ""))
+    model["normalise"] = "auto"
+    reasons.append("normalise auto: the transform is fitted on the raw values and on each "
+                   "sequence z-normalised, and keeps the one with the higher leave-one-out "
+                   "accuracy (normalising helps where each series has its own gain and "
+                   "offset, hurts where its level or scale is the class)")
     data: dict[str, Any] = {}
     if p.max_length < KERNEL_LENGTH:
         data["max_length"] = KERNEL_LENGTH

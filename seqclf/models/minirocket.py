@@ -16,6 +16,12 @@ The transform (``minirocket_layers.MiniRocketTransform``), as in the reference c
   output exceeds a bias), with 'same' zero padding, alternately over every step or over
   the central steps only (those a kernel computes without padding).
 
+Normalising (``normalise``, not in the paper): each sequence's channels z-normalised
+over its real steps before the convolution. ``auto`` fits the transform and a ridge on
+both views and keeps the one with the higher leave-one-out accuracy, raw on a tie:
+measured on the development problems (docs/results/ucr.md), normalising helps where each
+series has a random gain and offset and hurts where its level carries the class.
+
 Variable length: padded steps never change a prediction. They are zeroed before the
 convolution, PPVs are means over real steps (the central ones: those at least 4 x
 dilation steps inside the real ones), and biases come from the real part of their
@@ -44,17 +50,18 @@ from __future__ import annotations
 
 import os
 from itertools import combinations
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, Union
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from seqclf.errors import SeqclfError
 from seqclf.sections import FamilyConfig
 
 __all__ = ["Config", "features", "fit", "describe", "fit_dilations", "quantiles",
            "kernel_weights", "fit_transform", "transform", "predict_proba", "fit_ridge",
-           "fit_temperature"]
+           "fit_temperature", "fit_view", "z_normalise", "RidgeFit"]
 
 KERNEL_LENGTH = 9
 N_KERNELS = 84  # 9 choose 3
@@ -67,6 +74,8 @@ LOWEST = np.float32(np.finfo(np.float32).min)  # as minirocket_layers.LOWEST
 # The logit of a class absent from the training data (data.classes lists it): never
 # predicted, probability 0.
 ABSENT_CLASS_LOGIT = -1.0e4
+# normalise 'auto' compares the two views on at most this many training sequences
+VIEW_SAMPLE = 2_000
 # ppv's blocks: (sequences x kernels x steps) x 5 bytes (the convolution output and its
 # hits); on 2 cores 4 MiB ran 1.1-1.4x faster than 0.5-2 MiB (fewer, larger NumPy calls).
 BLOCK_BYTES = 2**22
@@ -85,6 +94,18 @@ class Config(FamilyConfig):
         "auto", description="ridge regression with cross-validated regularisation (the "
         "paper's), logistic regression trained on the features (for large data), or auto: "
         f"ridge up to {LOGISTIC_ABOVE:,} training sequences")
+    normalise: Union[bool, Literal["auto"]] = Field(
+        False, description="z-normalise each sequence and channel over its real steps "
+        "inside the transform (true), read the values as they are (false, the paper's), "
+        "or auto: fit both and keep the one with the higher leave-one-out accuracy of the "
+        "ridge classifier (raw on a tie)")
+
+    @field_validator("normalise", mode="before")
+    @classmethod
+    def _check_normalise(cls, value: Any) -> Any:
+        if not (isinstance(value, bool) or value == "auto"):
+            raise PydanticCustomError("constraint", "true, false or 'auto'")
+        return value
 
 
 # --- the transform's parameters (NumPy; what the paper fixes) -------------------------
@@ -221,13 +242,15 @@ def features(k: Any, m: Config, prep: Any, x: Any) -> Any:
             f"{KERNEL_LENGTH} steps long). Got {prep.max_length} instead.")
     dilations, per_dilation = fit_dilations(prep.max_length, m.num_features,
                                             m.max_dilations_per_kernel)
-    return MiniRocketTransform(dilations.tolist(), per_dilation.tolist(), dtype="float32",
+    # normalise 'auto': decided by ``fit``, which sets the layer's flag before first use
+    return MiniRocketTransform(dilations.tolist(), per_dilation.tolist(),
+                               normalise=m.normalise is True, dtype="float32",
                                name=LAYER_NAME)(x)
 
 
 def fit(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
-        y_val: np.ndarray | None, cfg: Any, sample_weight: np.ndarray | None = None
-        ) -> dict[str, list[float]]:
+        y_val: np.ndarray | None, cfg: Any, sample_weight: np.ndarray | None = None,
+        progress: Any = None) -> dict[str, list[float]]:
     """Fit the transform and the classifier of a model built by ``features``.
 
     Args:
@@ -241,10 +264,14 @@ def fit(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
             ``batch_size`` for the logistic classifier).
         sample_weight: Per training sequence (``training.class_weight``), for the
             classifier's fit; None: equal.
+        progress: Told which view ``normalise: auto`` chose and why; None: silent.
 
     Returns:
         History columns: ``loss`` and ``accuracy`` on the training data (and ``val_``
-        ones), one entry for ridge, one per epoch for logistic.
+        ones), one entry for ridge, one per epoch for logistic; with ``normalise: auto``
+        also ``raw_loo_accuracy`` and ``normalised_loo_accuracy``, the ridge's
+        leave-one-out accuracy on each view, which chose between them (on a random
+        VIEW_SAMPLE of the training sequences for the logistic classifier).
     """
     m = cfg.model
     layer = model.get_layer(LAYER_NAME)
@@ -254,25 +281,60 @@ def fit(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
     if len(np.unique(y)) < 2:
         raise SeqclfError("model.family 'minirocket' needs training sequences of at least "
                           "two classes.")
-    rng = np.random.default_rng(cfg.training.seed)
-    kernels, biases, _ = fit_transform(x, real_steps(model, x), layer.dilations,
-                                       layer.features_per_dilation, rng)
-    layer.kernels.assign(kernels)
-    layer.biases.assign(biases)
-    f = transform(model, x)
-    f_val = None if x_val is None else transform(model, x_val)
+    seed = cfg.training.seed
+    real = real_steps(model, x)
     classifier = m.classifier
     if classifier == "auto":
         classifier = "ridge" if len(x) <= LOGISTIC_ABOVE else "logistic"
+    views = (False, True) if m.normalise == "auto" else (bool(m.normalise),)
+    history: dict[str, list[float]] = {}
+    ridges: dict[bool, tuple[np.ndarray, RidgeFit]] = {}
+    if classifier == "ridge" or len(views) > 1:
+        # A ridge on each view; its leave-one-out accuracy chooses between them. When it
+        # only chooses (logistic), on a sample: its cost grows with the square of the rows.
+        rows = np.arange(len(x))
+        if classifier == "logistic" and len(x) > VIEW_SAMPLE:
+            rows = np.sort(np.random.default_rng(seed).choice(len(x), VIEW_SAMPLE,
+                                                              replace=False))
+        weight = None if sample_weight is None else sample_weight[rows]
+        for normalise in views:
+            fit_view(layer, x, real, normalise, seed)
+            f = transform(model, x[rows])
+            ridges[normalise] = f, fit_ridge(f, y[rows], head.units, weight)
+    loo = {v: ridges[v][1].loo_accuracy for v in ridges}
+    normalise = max(views, key=lambda v: loo.get(v, 0.0))  # the first (raw) on a tie
+    if len(views) > 1:
+        history = {"raw_loo_accuracy": [loo[False]], "normalised_loo_accuracy": [loo[True]]}
+        if progress is not None:
+            progress.note(f"normalise auto: {'normalised' if normalise else 'raw'} values "
+                          f"(the ridge's leave-one-out accuracy: raw {loo[False]:.3f}, "
+                          f"normalised {loo[True]:.3f})")
+    if not ridges or normalise != views[-1]:  # the layer holds the last view fitted
+        fit_view(layer, x, real, normalise, seed)
+    f_val = None if x_val is None else transform(model, x_val)
     if classifier == "logistic":
-        return fit_logistic(model, f, y, f_val, y_val, cfg.training.epochs,
-                            cfg.training.batch_size, sample_weight)
-    kernel, bias = fit_ridge(f, y, head.units, sample_weight)
+        return {**fit_logistic(model, transform(model, x), y, f_val, y_val,
+                               cfg.training.epochs, cfg.training.batch_size, sample_weight),
+                **history}
+    f, (kernel, bias, _) = ridges[normalise]
     head.set_weights([kernel, bias])
-    history = _scores(f, y, kernel, bias, "")
+    history.update(_scores(f, y, kernel, bias, ""))
     if f_val is not None:
         history.update(_scores(f_val, y_val, kernel, bias, "val_"))
     return history
+
+
+def fit_view(layer: Any, x: np.ndarray, real: np.ndarray, normalise: bool, seed: int) -> None:
+    """Set the transform ``layer``'s view of the values (raw, or each sequence's
+    channels z-normalised) and fit its kernels and biases on ``x`` read that way, drawing
+    from the generator of ``seed`` (so each view draws the same examples and channels)."""
+    layer.normalise = bool(normalise)
+    if normalise:
+        x = z_normalise(x, real)
+    kernels, biases, _ = fit_transform(x, real, layer.dilations, layer.features_per_dilation,
+                                       np.random.default_rng(seed))
+    layer.kernels.assign(kernels)
+    layer.biases.assign(biases)
 
 
 def describe(m: Config) -> str:
@@ -295,9 +357,31 @@ def transform(model: Any, x: np.ndarray) -> np.ndarray:
     """The transform's features of ``x`` (n, steps, channels), as the model's
     ``minirocket`` layer computes them, but in NumPy: see ``ppv``."""
     layer = model.get_layer(LAYER_NAME)
+    real = real_steps(model, x)
+    if layer.normalise:
+        x = z_normalise(x, real)
+    return ppv(x, real, *_parameters(layer))
+
+
+def _parameters(layer: Any) -> tuple[np.ndarray, np.ndarray, list[int], list[int]]:
+    """A transform layer's kernels, biases, dilations and features per dilation."""
     kernels, biases = (np.asarray(w) for w in layer.get_weights())
-    return ppv(x, real_steps(model, x), kernels, biases, layer.dilations,
-               layer.features_per_dilation)
+    return kernels, biases, layer.dilations, layer.features_per_dilation
+
+
+def z_normalise(x: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """Each sequence's channels of ``x`` (n, steps, channels) at mean 0 and standard
+    deviation 1 over its ``real`` steps (n, steps), padded steps 0; a channel whose
+    standard deviation is at most 1e-10 times its largest magnitude (constant, up to
+    rounding) becomes 0. The transform layer's ``_z_normalise``, in the same float32
+    operations."""
+    weight = real[..., None].astype(np.float32)
+    x = np.where(real[..., None], x, np.float32(0)).astype(np.float32)
+    n = np.maximum(weight.sum(axis=1, keepdims=True), np.float32(1))
+    centred = (x - x.sum(axis=1, keepdims=True) / n) * weight
+    std = np.sqrt((centred * centred).sum(axis=1, keepdims=True) / n)
+    constant = std <= np.float32(1e-10) * np.abs(x).max(axis=1, keepdims=True)
+    return np.where(constant, np.float32(0), centred / np.where(constant, np.float32(1), std))
 
 
 def ppv(x: np.ndarray, real: np.ndarray, kernels: np.ndarray, biases: np.ndarray,
@@ -443,8 +527,16 @@ def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:
     return softmax(transform(model, x).astype(np.float64) @ kernel + bias, axis=1)
 
 
+class RidgeFit(NamedTuple):
+    """``fit_ridge``'s result: the softmax layer's weights and how well they did."""
+
+    kernel: np.ndarray
+    bias: np.ndarray
+    loo_accuracy: float
+
+
 def fit_ridge(f: np.ndarray, y: np.ndarray, n_classes: int,
-              sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+              sample_weight: np.ndarray | None = None) -> RidgeFit:
     """The paper's classifier on features ``f``, as the softmax layer's weights.
 
     ``StandardScaler(with_mean=False)`` then ``RidgeClassifierCV`` over RIDGE_ALPHAS,
@@ -454,8 +546,9 @@ def fit_ridge(f: np.ndarray, y: np.ndarray, n_classes: int,
     classes, -d/2 and d/2), so the predicted class is the ridge's.
 
     Returns:
-        (kernel (features, n_classes), bias (n_classes,)), float32; a class absent from
-        ``y`` gets zero weights and ABSENT_CLASS_LOGIT.
+        kernel (features, n_classes) and bias (n_classes,), float32, a class absent from
+        ``y`` with zero weights and ABSENT_CLASS_LOGIT; the leave-one-out accuracy at the
+        chosen penalty (weighted by ``sample_weight``).
     """
     from sklearn.linear_model import RidgeClassifierCV
     from sklearn.preprocessing import LabelBinarizer, StandardScaler
@@ -479,12 +572,14 @@ def fit_ridge(f: np.ndarray, y: np.ndarray, n_classes: int,
         intercept = np.concatenate([-intercept, intercept]) / 2
         loo = np.concatenate([-loo, loo], axis=1) / 2
     present = ridge.classes_.astype(np.int64)
-    t = fit_temperature(loo, np.searchsorted(present, y))
+    index = np.searchsorted(present, y)
+    loo_accuracy = float(np.average(np.argmax(loo, axis=1) == index, weights=sample_weight))
+    t = fit_temperature(loo, index)
     kernel = np.zeros((f.shape[1], n_classes), dtype=np.float64)
     bias = np.full(n_classes, ABSENT_CLASS_LOGIT, dtype=np.float64)
     kernel[:, present] = t * coef.T
     bias[present] = t * intercept
-    return kernel.astype(np.float32), bias.astype(np.float32)
+    return RidgeFit(kernel.astype(np.float32), bias.astype(np.float32), loo_accuracy)
 
 
 def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:

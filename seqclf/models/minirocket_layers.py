@@ -53,9 +53,15 @@ class MiniRocketTransform(keras.layers.Layer):
     code's variable-length version, which has padded features only; one without real
     steps gets zeros.
 
+    Normalising (``normalise``): each sequence's channels are first brought to mean 0 and
+    standard deviation 1 over its real steps (a channel whose standard deviation is at
+    most 1e-10 times its largest magnitude, a constant one up to rounding, becomes 0),
+    so the features no longer see a sequence's level and scale.
+
     Args:
         dilations: The dilation of each group of features, ascending.
         features_per_dilation: Biases per kernel at each dilation.
+        normalise: z-normalise each sequence and channel first (see above).
 
     Weights (non-trainable; zeros until ``seqclf.models.minirocket.fit``):
         kernels: (dilations, 84, 9 x channels): kernel k at dilation j, its weight of
@@ -69,10 +75,11 @@ class MiniRocketTransform(keras.layers.Layer):
     """
 
     def __init__(self, dilations: list[int], features_per_dilation: list[int],
-                 **kwargs: Any) -> None:
+                 normalise: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dilations = [int(d) for d in dilations]
         self.features_per_dilation = [int(f) for f in features_per_dilation]
+        self.normalise = bool(normalise)
         if (not self.dilations or len(self.dilations) != len(self.features_per_dilation)
                 or min(self.dilations) < 1 or min(self.features_per_dilation) < 1):
             raise ValueError("dilations and features_per_dilation must be equally long lists "
@@ -98,6 +105,8 @@ class MiniRocketTransform(keras.layers.Layer):
         else:
             real = ops.cast(mask, "bool")
             x = ops.where(real[..., None], x, ops.zeros_like(x))
+        if self.normalise:
+            x = self._z_normalise(x, real)
         # Steps last: each kernel's output is then a contiguous row to count along.
         x = ops.transpose(x, (0, 2, 1))  # (batch, channels, steps)
         reach = (KERNEL_LENGTH // 2) * max(self.dilations)
@@ -130,6 +139,19 @@ class MiniRocketTransform(keras.layers.Layer):
             ppv = ops.cast(hits, "float32") / ops.maximum(n, 1.0)[..., None]
             outputs.append(ops.reshape(ppv, (-1, N_KERNELS * n_biases)))
         return outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=-1)
+
+    @staticmethod
+    def _z_normalise(x: Any, real: Any) -> Any:
+        """``x`` (batch, steps, channels), zero at padded steps, with each sequence's
+        channels at mean 0 and standard deviation 1 over its real steps; padded steps
+        stay 0. (seqclf.models.minirocket.z_normalise computes the same in NumPy.)"""
+        weight = ops.cast(real, "float32")[..., None]
+        n = ops.maximum(ops.sum(weight, axis=1, keepdims=True), 1.0)
+        centred = (x - ops.sum(x, axis=1, keepdims=True) / n) * weight
+        std = ops.sqrt(ops.sum(centred * centred, axis=1, keepdims=True) / n)
+        constant = std <= 1e-10 * ops.max(ops.abs(x), axis=1, keepdims=True)
+        return ops.where(constant, ops.zeros_like(centred),
+                         centred / ops.where(constant, ops.ones_like(std), std))
 
     def _regions(self, real: Any, steps: Any) -> tuple[Any, Any, Any]:
         """Where the PPVs count, from ``real`` (batch, steps), for every dilation at once.
@@ -171,4 +193,5 @@ class MiniRocketTransform(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "dilations": self.dilations,
-                "features_per_dilation": self.features_per_dilation}
+                "features_per_dilation": self.features_per_dilation,
+                "normalise": self.normalise}
