@@ -47,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import zipfile
 import time
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,16 @@ def run_one(config: str, problem: Path, seed: int, work: Path, data: Path) -> di
     resolved = (run_dir / "config.yaml").read_text()
     family = next(line.split(":", 1)[1].strip() for line in resolved.splitlines()
                   if line.strip().startswith("family:"))
+    # minirocket's normalise: auto: the leave-one-out accuracies it weighed, the view kept
+    views = {view: metrics["final"][f"{view}_loo_accuracy"] for view in ("raw", "normalised")
+             if f"{view}_loo_accuracy" in metrics.get("final", {})}
+    if views:
+        with zipfile.ZipFile(run_dir / "model.keras") as saved:
+            layers = json.loads(saved.read("config.json"))["config"]["layers"]
+        views["kept"] = next(layer["config"]["normalise"] for layer in layers
+                             if layer["config"].get("name") == "minirocket")
     return {"config": config, "problem": problem.name, "seed": seed, "family": family,
+            **({"views": views} if views else {}),
             "commit": COMMIT, "measured": time.strftime("%Y-%m-%d %H:%M"),
             "accuracy": metrics["test"]["accuracy"], "fit_seconds": metrics["fit_seconds"],
             "predict_seconds": metrics.get("predict_seconds"),
@@ -229,9 +239,13 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
         return any(r["config"] == config and r["problem"] == problem for r in refused)
 
     shown = [a for a in sys.argv[1:] if a != "--render"]
+    # the last run's time, not the rendering's; and the minutes of every invocation
+    measured = max((r["measured"] for r in results if "measured" in r),
+                   default=time.strftime("%Y-%m-%d %H:%M"))
     lines = ["# Real time series: the UCR development problems", "",
              f"Command: `{shlex.join(['python', 'benchmarks/ucr.py', *shown])}` "
-             f"({time.strftime('%Y-%m-%d %H:%M')}, {seconds / 60:.0f} min, {machine()}).", "",
+             f"(last run {measured}; {seconds / 60:.0f} min of runs over its invocations; "
+             f"{machine()}).", "",
              "Test accuracy, mean ± sample std over the training seeds "
              f"({', '.join(map(str, args.seeds))}; "
              + (f"limited runs: {', '.join(args.limit)}; " if args.limit else "")
@@ -284,6 +298,22 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
                   "problems above.", ""]
         lines += accuracy_table(generated, configs, runs, refusal, base, SYNTHETIC_BASELINES)
         lines += [""] + [f"- {name}: `{synthetic[name]['command']}`" for name in generated]
+    chose = [r for r in results if "views" in r]
+    if chose:
+        lines += ["", "## The view `normalise: auto` chose", "",
+                  "Per run: the ridge's leave-one-out accuracy on the training data, raw "
+                  "values against each sequence z-normalised, and the view the saved model "
+                  "kept (normalised only where its leave-one-out predictions are right "
+                  "clearly more often: `seqclf.models.minirocket.clearly_better`), with the "
+                  "run's test accuracy.", "",
+                  "| config | problem | seed | LOO raw | LOO normalised | kept | test accuracy |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in chose:
+            raw, normalised = r["views"]["raw"], r["views"]["normalised"]
+            lines.append(f"| {r['config']} | {r['problem']} | {r['seed']} | {raw:.3f} | "
+                         f"{normalised:.3f} | "
+                         f"{'normalised' if r['views'].get('kept') else 'raw'} | "
+                         f"{r['accuracy']:.4f} |")
     lines += ["", "## Every run", "",
               "| config | problem | seed | accuracy | fit s | predict s | command s | "
               "epochs | parameters |", "|---|---|---|---|---|---|---|---|---|"]
@@ -303,12 +333,12 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
               "tracing included), the whole command from start to exit (Python start-up and "
               "TensorFlow's import, about 10 s, included).",
               "- `auto` is `seqclf init` + `seqclf train`: it resolves to `minirocket` with "
-              "the published defaults, so its accuracies repeat `minirocket`'s; what it adds "
-              "is that the user names no family.",
-              "- seqclf's MiniROCKET is a Keras model (TensorFlow ops on the CPU), so a saved "
-              "run evaluates, predicts and exports like any other; TensorFlow counts the "
-              "positive values several times slower than aeon's numba loops, and prediction "
-              "runs the padded batches through `model.predict`.",
+              "`normalise: auto` (the `minirocket` config is the published settings, raw "
+              "values), so it fits the transform and the ridge twice and keeps one view "
+              "(the section above); the user names no family.",
+              "- seqclf's MiniROCKET is saved as a Keras model, so a run evaluates, predicts "
+              "and exports like any other; fit and predict compute its features in NumPy on "
+              "all cores, over each sequence's real steps only (`seqclf.models.minirocket.ppv`).",
               "- A config with one seed or fewer problems (see `--limit` in the command) "
               "was cut to what fits the session on a CPU; `-` marks what was not run."]
     lines += ["", "Commands of the first seed ($UCR: the data folder; synthetic/: the "

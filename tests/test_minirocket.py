@@ -254,12 +254,40 @@ def test_normalise_auto_keeps_the_view_with_the_better_leave_one_out_accuracy(
     assert (predict_proba(net, xt).argmax(axis=1) == prep.encode_labels(test.labels)).mean() > 0.85
 
 
-def test_normalise_auto_keeps_raw_values_on_a_tie(keras, monkeypatch):
+@pytest.mark.parametrize("right, wrong, better", [
+    (0, 0, False),    # no disagreement: a tie keeps the raw values
+    (1, 0, False),    # one sequence: rounding can do that
+    (4, 0, False),    # gain 4, not above 2 x sqrt(4)
+    (5, 0, True),     # gain 5 > 2 x sqrt(5) = 4.47
+    (6, 1, False),    # gain 5, not above 2 x sqrt(7) = 5.29
+    (9, 2, True),     # gain 7 > 2 x sqrt(11) = 6.63
+])
+def test_clearly_better_is_mcnemars_test(right, wrong, better):
+    """``right``: sequences only the new view gets right; ``wrong``: only the old one."""
+    n = 40
+    new = np.zeros(n, dtype=bool)
+    old = np.zeros(n, dtype=bool)
+    new[:right] = True
+    old[right:right + wrong] = True
+    new[30:], old[30:] = True, True  # agreeing rows never count
+    assert minirocket.clearly_better(new, old) is better
+
+
+def test_normalise_auto_keeps_raw_values_unless_clearly_better(keras, monkeypatch):
+    """The views' leave-one-out predictions differ by one sequence: raw is kept."""
     real_fit_ridge = minirocket.fit_ridge
-    monkeypatch.setattr(minirocket, "fit_ridge",
-                        lambda *a, **k: real_fit_ridge(*a, **k)._replace(loo_accuracy=0.5))
+    calls = []
+
+    def one_apart(*args, **kwargs):
+        fit = real_fit_ridge(*args, **kwargs)
+        correct = np.ones(len(fit.loo_correct), dtype=bool)
+        correct[0] = bool(calls)  # the second (normalised) view is right on one more
+        calls.append(1)
+        return fit._replace(loo_correct=correct, loo_accuracy=float(correct.mean()))
+
+    monkeypatch.setattr(minirocket, "fit_ridge", one_apart)
     net, *_, history = fitted(level_set(30, 0, "shape"), {"normalise": "auto"})
-    assert history["raw_loo_accuracy"] == history["normalised_loo_accuracy"] == [0.5]
+    assert history["normalised_loo_accuracy"][0] > history["raw_loo_accuracy"][0]
     assert net.get_layer("minirocket").normalise is False
 
 
@@ -354,7 +382,7 @@ def test_ridge_head_predicts_as_the_ridge(n_classes):
     rng = np.random.default_rng(n_classes)
     y = np.arange(40) % n_classes
     f = (rng.random((40, 200)) + 0.15 * y[:, None] * (np.arange(200) < 20)).astype(np.float32)
-    kernel, bias, loo_accuracy = fit_ridge(f, y, n_classes + 1)  # the last class never seen
+    kernel, bias, _, loo_accuracy = fit_ridge(f, y, n_classes + 1)  # the last class never seen
     scaler = StandardScaler(with_mean=False).fit(f)
     paper = RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)).fit(scaler.transform(f), y)
     # the leave-one-out accuracy is that of the ridge refitted without each row in turn

@@ -16,8 +16,8 @@ development problems and synthetic data only; never tuned per data set):
   needs no validation split (the ridge picks its penalty by leave-one-out), and so works
   with two sequences per class. Its dilations scale with the longest training sequence,
   so no length shrinks a series below its kernel. ``normalise: auto`` lets the data say
-  whether to z-normalise each sequence first (the ridge's leave-one-out accuracy on both
-  views; docs/results/ucr.md). The neural families (``inception_time``,
+  whether to z-normalise each sequence first (the ridge's leave-one-out predictions on
+  both views; docs/results/ucr.md). The neural families (``inception_time``,
   ``lstm_fcn``, ``conv_recurrent``) need a GPU and many epochs to compete; set them by name.
 * Integer tokens (words, event codes; ``model.tokens: true``, ``seqclf init --tokens``):
   an Embedding over the tokens seen in training, then a bidirectional LSTM, as
@@ -115,9 +115,9 @@ def recommend(p: DataProfile) -> Recommendation:
                           if p.smallest_class < 5 else ""))
     model["normalise"] = "auto"
     reasons.append("normalise auto: the transform is fitted on the raw values and on each "
-                   "sequence z-normalised, and keeps the one with the higher leave-one-out "
-                   "accuracy (normalising helps where each series has its own gain and "
-                   "offset, hurts where its level or scale is the class)")
+                   "sequence z-normalised, and normalises only if the ridge's leave-one-out "
+                   "predictions are then clearly better (it helps where each series has its "
+                   "own gain and offset, hurts where its level or scale is the class)")
     data: dict[str, Any] = {}
     if p.max_length < KERNEL_LENGTH:
         data["max_length"] = KERNEL_LENGTH
