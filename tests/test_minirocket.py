@@ -97,6 +97,9 @@ def test_defaults_are_the_published_settings():
     assert isinstance(m, Config)
     assert (m.num_features, m.max_dilations_per_kernel, m.classifier) == (10_000, 32, "auto")
     assert m.normalise is False  # the paper reads the values as they are
+    assert minirocket.describe(m) == "MiniRocket: 9996 features, auto classifier"
+    assert minirocket.describe(make_cfg({"normalise": "auto"}).model).endswith(
+        "auto classifier, normalise auto")
     assert m.masking is True
     assert registry.get("minirocket") is minirocket
 

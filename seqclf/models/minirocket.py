@@ -351,8 +351,9 @@ def fit_view(layer: Any, x: np.ndarray, real: np.ndarray, normalise: bool, seed:
 
 
 def describe(m: Config) -> str:
+    view = {False: "", True: ", each sequence z-normalised", "auto": ", normalise auto"}
     return (f"MiniRocket: {N_KERNELS * (m.num_features // N_KERNELS)} features, "
-            f"{m.classifier} classifier")
+            f"{m.classifier} classifier{view[m.normalise]}")
 
 
 def real_steps(model: Any, x: np.ndarray) -> np.ndarray:
