@@ -25,8 +25,8 @@ from pydantic_core import PydanticCustomError
 from seqclf.errors import SeqclfError, did_you_mean, must_be
 from seqclf.models import registry
 from seqclf.sections import (ACTIVATIONS, CELLS, CONSTRAINTS, INITIALIZERS,  # noqa: F401
-                             RECURRENT_LAYER_ARGS, FamilyConfig, Section, fraction, invalid,
-                             is_int)
+                             RECURRENT_LAYER_ARGS, BoolOrAuto, FamilyConfig, Section, fraction,
+                             invalid, is_int)
 
 OPTIMIZERS = (
     "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl", "lion", "nadam",
@@ -107,7 +107,7 @@ class DataConfig(Section):
     stratify: bool = Field(True, description="split by label (test and validation splits)")
     # Streaming (seqclf.data.stream, seqclf.streaming): the files are read in chunks of
     # rows cut at sequence boundaries, every epoch, and never held whole in memory.
-    streaming: Union[bool, Literal["auto"]] = Field(
+    streaming: BoolOrAuto = Field(
         "auto", description="read the data as a stream of chunks instead of into memory: true, "
                             "false or auto (stream when it would not fit in memory_budget)")
     memory_budget: float = Field(
@@ -117,13 +117,6 @@ class DataConfig(Section):
     shuffle_buffer: int = Field(
         10000, ge=1, description="streaming: sequences held in the shuffle buffer "
                                  "(training.shuffle); memory grows with it, not the data")
-
-    @field_validator("streaming", mode="before")
-    @classmethod
-    def _check_streaming(cls, value: Any) -> Any:
-        if not (isinstance(value, bool) or value == "auto"):
-            raise PydanticCustomError("constraint", "true, false or 'auto'")
-        return value
 
     @field_validator("train", "test")
     @classmethod
@@ -285,7 +278,7 @@ class TrainingConfig(Section):
     shuffle: bool = Field(True, description="shuffle the training data every epoch")
     # auto: on TensorFlow only. Keras writes the logs through tf.summary on every backend,
     # so on JAX or torch they cost importing TensorFlow (7-10 s of every run).
-    tensorboard: Union[bool, Literal["auto"]] = Field(
+    tensorboard: BoolOrAuto = Field(
         "auto", description="write TensorBoard logs into the run: true, false or auto "
                             "(on the TensorFlow backend)")
     backend: Literal["auto", "tensorflow", "jax", "torch"] = Field(
@@ -299,7 +292,7 @@ class TrainingConfig(Section):
     mixed_precision: bool = Field(False, description="float16 compute on a GPU")
     # The auto rules of the next three keys are seqclf.compute's (the compute plan).
     # jit_compile: true compiles with XLA on TensorFlow even under deterministic ops.
-    jit_compile: Union[bool, Literal["auto"]] = Field(
+    jit_compile: BoolOrAuto = Field(
         "auto", description="XLA: true, false or auto (see docs/results/performance.md)")
     # Batches per compiled call: fewer Python round trips per epoch, the same arithmetic.
     # Callbacks and the live progress bar see a batch end every this many batches; epoch
@@ -364,13 +357,6 @@ class TrainingConfig(Section):
         return {"class_weight": self.class_weight, "loss": self.loss,
                 **({"focal_gamma": self.focal_gamma} if self.loss == "focal" else {}),
                 "sampling": self.sampling}
-
-    @field_validator("jit_compile", "tensorboard", mode="before")
-    @classmethod
-    def _check_jit(cls, value: Any) -> Any:
-        if not (isinstance(value, bool) or value == "auto"):
-            raise PydanticCustomError("constraint", "true, false or 'auto'")
-        return value
 
     @field_validator("intra_op_threads", mode="before")
     @classmethod

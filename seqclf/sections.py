@@ -9,9 +9,10 @@ Keras objects are checked against static lists (a test keeps them in step with K
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, field_validator,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 ACTIVATIONS = (
@@ -50,6 +51,16 @@ KERAS_ARG = "passed to the Keras recurrent layer (its argument of that name)"
 Activation = Literal[ACTIVATIONS]
 Initializer = Literal[INITIALIZERS]
 Constraint = Literal[CONSTRAINTS]
+
+
+def _bool_or_auto(value: Any) -> Any:
+    if not (isinstance(value, bool) or value == "auto"):
+        raise PydanticCustomError("constraint", "true, false or 'auto'")
+    return value
+
+
+# A key that is true, false or 'auto' (one error message, not the union's two)
+BoolOrAuto = Annotated[Union[bool, Literal["auto"]], BeforeValidator(_bool_or_auto)]
 
 
 def fraction(description: str | None = None) -> Any:

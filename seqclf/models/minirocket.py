@@ -51,14 +51,13 @@ from __future__ import annotations
 
 import os
 from itertools import combinations
-from typing import Any, Literal, NamedTuple, Union
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from pydantic import Field, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field
 
 from seqclf.errors import SeqclfError
-from seqclf.sections import FamilyConfig
+from seqclf.sections import BoolOrAuto, FamilyConfig
 
 __all__ = ["Config", "features", "fit", "describe", "fit_dilations", "quantiles",
            "kernel_weights", "fit_transform", "transform", "predict_proba", "fit_ridge",
@@ -95,18 +94,11 @@ class Config(FamilyConfig):
         "auto", description="ridge regression with cross-validated regularisation (the "
         "paper's), logistic regression trained on the features (for large data), or auto: "
         f"ridge up to {LOGISTIC_ABOVE:,} training sequences")
-    normalise: Union[bool, Literal["auto"]] = Field(
+    normalise: BoolOrAuto = Field(
         False, description="z-normalise each sequence and channel over its real steps "
         "inside the transform (true), read the values as they are (false, the paper's), "
         "or auto: fit both and normalise only if the ridge's leave-one-out predictions "
         "are then right clearly more often (McNemar's test)")
-
-    @field_validator("normalise", mode="before")
-    @classmethod
-    def _check_normalise(cls, value: Any) -> Any:
-        if not (isinstance(value, bool) or value == "auto"):
-            raise PydanticCustomError("constraint", "true, false or 'auto'")
-        return value
 
 
 # --- the transform's parameters (NumPy; what the paper fixes) -------------------------
@@ -291,8 +283,8 @@ def fit(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
     history: dict[str, list[float]] = {}
     ridges: dict[bool, tuple[np.ndarray, RidgeFit]] = {}
     if classifier == "ridge" or len(views) > 1:
-        # A ridge on each view; its leave-one-out accuracy chooses between them. When it
-        # only chooses (logistic), on a sample: its cost grows with the square of the rows.
+        # A ridge on each view; its leave-one-out predictions choose between them. When
+        # it only chooses (logistic), on a sample: its cost grows with the square of rows.
         rows = np.arange(len(x))
         if classifier == "logistic" and len(x) > VIEW_SAMPLE:
             rows = np.sort(np.random.default_rng(seed).choice(len(x), VIEW_SAMPLE,
