@@ -47,8 +47,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import zipfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 

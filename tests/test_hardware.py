@@ -508,18 +508,30 @@ def test_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
     assert losses[0] == losses[1]
 
 
-def _batches(dataset):
-    return [tuple(t.numpy() for t in batch) for batch in dataset]
+def _batches(source):
+    """One epoch of ``full_batches``'s batches as NumPy tuples: a tf.data dataset's, or a
+    PyDataset's (then its epoch ends, as Keras ends it)."""
+    import numpy as np
+
+    if not hasattr(source, "on_epoch_end"):
+        return [tuple(t.numpy() for t in batch) for batch in source]
+    batches = [tuple(np.asarray(t) for t in source[i]) for i in range(len(source))]
+    source.on_epoch_end()
+    return batches
 
 
-def test_full_batches_hold_every_row_once_an_epoch_in_full_batches():
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])  # tf.data; a PyDataset
+def test_full_batches_hold_every_row_once_an_epoch_in_full_batches(keras, backend):
     import numpy as np
 
     from seqclf.fitting import full_batches
 
+    def make(**kwargs):
+        return full_batches(x, y, None, 5, seed=1, backend=backend, **kwargs)
+
     x = np.arange(23, dtype=np.float32).reshape(23, 1, 1)
     y = np.arange(23) % 3
-    dataset = full_batches(x, y, None, 5, shuffle=True, seed=1)
+    dataset = make(shuffle=True)
     epochs = [_batches(dataset) for _ in range(2)]
     for batches in epochs:
         assert [len(b[0]) for b in batches] == [5] * 5
@@ -528,14 +540,15 @@ def test_full_batches_hold_every_row_once_an_epoch_in_full_batches():
         assert [int((b[2] == 0).sum()) for b in batches] == [0, 0, 0, 0, 2]
         assert all(np.array_equal(b[1], b[0][:, 0, 0].astype(int) % 3) for b in batches)
     assert not np.array_equal(epochs[0][0][0], epochs[1][0][0])  # reshuffled each epoch
-    again = _batches(full_batches(x, y, None, 5, shuffle=True, seed=1))
+    again = _batches(make(shuffle=True))
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(again, epochs[0]))  # seeded
-    ordered = _batches(full_batches(x, y, None, 5, shuffle=False, seed=1))
+    ordered = _batches(make(shuffle=False))
     assert ordered[0][0][:, 0, 0].tolist() == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 @pytest.mark.parametrize("class_weights", [None, [1.0, 3.0, 0.5]])
-def test_a_padded_last_batch_has_the_loss_of_the_unpadded_one(keras, class_weights):
+def test_a_padded_last_batch_has_the_loss_of_the_unpadded_one(keras, class_weights, backend):
     """Keras divides a batch's weighted loss by its size: the real rows' weights are
     scaled so that the padded batch's loss (and gradient) is the short batch's."""
     import numpy as np
@@ -546,7 +559,8 @@ def test_a_padded_last_batch_has_the_loss_of_the_unpadded_one(keras, class_weigh
     x = rng.normal(size=(13, 4, 2)).astype(np.float32)
     y = rng.integers(0, 3, size=13)
     w = None if class_weights is None else np.array(class_weights)[y]
-    *_, (xb, yb, wb) = _batches(full_batches(x, y, w, 8, shuffle=False, seed=0))
+    *_, (xb, yb, wb) = _batches(full_batches(x, y, w, 8, shuffle=False, seed=0,
+                                             backend=backend))
     assert (len(xb), int((wb > 0).sum())) == (8, 5)
     proba = keras.ops.softmax(rng.normal(size=(8, 3)).astype(np.float32))
     loss = keras.losses.SparseCategoricalCrossentropy()
@@ -554,18 +568,22 @@ def test_a_padded_last_batch_has_the_loss_of_the_unpadded_one(keras, class_weigh
     assert float(loss(yb, proba, sample_weight=wb)) == pytest.approx(float(short), rel=1e-6)
 
 
-@pytest.mark.parametrize("jit, model, training, n, expected", [
-    (True, {}, {"batch_size": 50}, 1395, 5),
-    (True, {}, {"batch_size": 50}, 1400, 0),  # whole batches already
-    (True, {}, {"batch_size": 50}, 45, 0),  # one batch: one shape
-    (False, {}, {"batch_size": 50}, 1395, 0),  # without XLA a new shape costs little
-    (True, {"stateful": True}, {"batch_size": 50, "shuffle": False}, 1395, 0),  # padded before
+@pytest.mark.parametrize("backend, jit, model, training, n, expected", [
+    ("tensorflow", True, {}, {"batch_size": 50}, 1395, 5),
+    ("jax", True, {}, {"batch_size": 50}, 1395, 5),
+    ("torch", True, {}, {"batch_size": 50}, 1395, 0),  # not measured there
+    ("tensorflow", True, {}, {"batch_size": 50}, 1400, 0),  # whole batches already
+    ("tensorflow", True, {}, {"batch_size": 50}, 45, 0),  # one batch: one shape
+    ("tensorflow", False, {}, {"batch_size": 50}, 1395, 0),  # without XLA a new shape costs little
+    ("tensorflow", True, {"stateful": True}, {"batch_size": 50, "shuffle": False}, 1395, 0),
 ])
-def test_the_last_batch_is_padded_under_xla_only(keras, jit, model, training, n, expected):
+def test_the_last_batch_is_padded_under_xla_only(keras, monkeypatch, backend, jit, model,
+                                                  training, n, expected):
     from types import SimpleNamespace
 
     from seqclf.fitting import last_batch_padding
 
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
     cfg = _cfg(model=model, training=training)
     assert last_batch_padding(SimpleNamespace(jit_compile=jit), cfg, n) == expected
 
