@@ -2,7 +2,7 @@
 
     git worktree add /tmp/old <rev>      # the checkout to compare against
     python benchmarks/ab.py --old /tmp/old --rounds 3 --cold-cache \\
-        --output docs/results/jax-last-batch.md -- \\
+        --output docs/results/jax-last-batch.md --title "..." -- \\
         train configs/reuters/blog_stacked_lstm.yaml --set training.backend=jax
 
 Each round runs the command once per checkout (old, then new), each as a fresh
@@ -53,6 +53,17 @@ def run(checkout: Path, command: list[str], cold: bool) -> dict[str, float]:
         return result
 
 
+def _revision(checkout: Path) -> str:
+    """The checkout's commit, marked when its tracked files differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True,
+                              text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "?"
+    return commit + (" + uncommitted changes" if git("status", "--porcelain",
+                                                     "--untracked-files=no") else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", type=Path, required=True, help="the checkout to compare against")
@@ -60,15 +71,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cold-cache", action="store_true")
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--title", default="One command, two checkouts",
+                        help="the page's heading; what the new checkout changed")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="after --: seqclf's arguments")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the seqclf command after --")
     sides = {"old": args.old.resolve(), "new": args.new.resolve()}
-    revisions = {name: subprocess.run(["git", "-C", str(path), "rev-parse", "--short", "HEAD"],
-                                      capture_output=True, text=True).stdout.strip() or "?"
-                 for name, path in sides.items()}
+    revisions = {name: _revision(path) for name, path in sides.items()}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
     started = time.perf_counter()
     for r in range(args.rounds):
@@ -81,10 +92,11 @@ def main() -> None:
         return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
     keys = [k for k in ("whole", "fit") if all(k in x for x in results["old"] + results["new"])]
-    lines = [f"Command: `python benchmarks/ab.py --old <checkout of {revisions['old']}> "
+    lines = [f"# {args.title}", "",
+             f"Command: `python benchmarks/ab.py --old <checkout of {revisions['old']}> "
              f"--rounds {args.rounds}{' --cold-cache' if args.cold_cache else ''} -- "
-             f"{shlex.join(command)}` (new: {revisions['new']}, uncommitted changes "
-             f"included; {time.strftime('%Y-%m-%d %H:%M')}, "
+             f"{shlex.join(command)}` (new: {revisions['new']}; "
+             f"{time.strftime('%Y-%m-%d %H:%M')}, "
              f"{(time.perf_counter() - started) / 60:.0f} min, {machine()}).", "",
              "Seconds, median (min-max) over the rounds, old and new interleaved.", "",
              "| checkout | " + " | ".join(f"{k} s" for k in keys) + " |",
