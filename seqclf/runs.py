@@ -42,6 +42,9 @@ TENSORBOARD = "tensorboard"
 BACKUP = "backup"
 MANIFEST = "manifest.json"
 INCOMPLETE = "INCOMPLETE"
+# save_figures: how long the forked copy may take after this process's share of the
+# figures (seconds; a run's share takes about one): then it is ended, its figures made here
+FIGURE_CHILD_SECONDS = 120.0
 
 
 SUMMARY = "summary.json"
@@ -125,9 +128,14 @@ def save_figures(figures: list[tuple[Path, Callable[[], Any]]]) -> None:
     On Linux with more than one core they are split between this process and a forked
     copy of it (matplotlib renders on one core, and a run's four plots took about 2 s of
     the command on 2 cores). The copy only makes and saves its figures, then exits
-    without running any of this process's clean-up; when it fails, its figures are made
-    here, so an error surfaces as it would without the split.
+    without running any of this process's clean-up; when it fails, or has not finished
+    FIGURE_CHILD_SECONDS after this process's share (a lock some other thread held at
+    the fork, say), it is ended and its figures are made here, so an error surfaces as it
+    would without the split and nothing waits forever.
     """
+    import signal
+    import warnings
+
     from seqclf.backend import cpu_cores
 
     if len(figures) < 2 or sys.platform != "linux" or cpu_cores() < 2:
@@ -137,7 +145,11 @@ def save_figures(figures: list[tuple[Path, Callable[[], Any]]]) -> None:
     theirs, ours = figures[0::2], figures[1::2]
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # JAX warns at every fork of a process that loaded it; the copy runs no JAX, and a
+        # copy that hangs is ended below.
+        warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
+        pid = os.fork()
     if pid == 0:
         code = 1
         try:
@@ -146,11 +158,21 @@ def save_figures(figures: list[tuple[Path, Callable[[], Any]]]) -> None:
             code = 0
         finally:
             os._exit(code)  # no exception, exit handler or buffer of the parent's runs here
+    status = None
     try:
         for path, make in ours:
             save_figure(path, make())
     finally:
-        _, status = os.waitpid(pid, 0)
+        deadline = time.monotonic() + FIGURE_CHILD_SECONDS
+        while status is None:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if not done:
+                status = None
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    _, status = os.waitpid(pid, 0)
+                else:
+                    time.sleep(0.005)
     if os.waitstatus_to_exitcode(status) != 0:
         for path, make in theirs:
             save_figure(path, make())

@@ -461,6 +461,32 @@ def test_figures_are_split_over_a_forked_process_and_its_failure_surfaces_here(
     assert names(tmp_path) == ["a.png", "b.png", "c.png", "d.png", "e.png"]
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the figures are split over a fork on Linux")
+def test_a_forked_copy_that_hangs_is_ended_and_its_figures_made_here(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import seqclf.backend
+
+    monkeypatch.setattr(seqclf.backend, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(runs, "FIGURE_CHILD_SECONDS", 0.5)
+    parent = os.getpid()
+
+    def hangs_in_the_copy():
+        if os.getpid() != parent:
+            time.sleep(60)  # a deadlock, as far as the parent can tell
+        return plt.figure()
+
+    started = time.monotonic()
+    runs.save_figures([(tmp_path / "a.png", hangs_in_the_copy),
+                       (tmp_path / "b.png", plt.figure)])
+    assert time.monotonic() - started < 30
+    assert names(tmp_path) == ["a.png", "b.png"]
+    assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG")
+
+
 def _invoke(args: list) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert not isinstance(result.exception, Exception) or isinstance(
