@@ -98,9 +98,7 @@ def import_seconds(backend: str) -> float:
     return timed([sys.executable, "-c", "import keras"], e)[0]
 
 
-def one_round(seed: int, epochs: list[int], work: Path, jax: bool,
-              only_jax: bool = False) -> list[dict[str, Any]]:
-    """Every job once, with ``seed``; ``only_jax``: the JAX rows alone (``--rerun-jax``)."""
+def one_round(seed: int, epochs: list[int], work: Path, jax: bool) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
 
     def record(job: str, model: str, e: int, result: dict[str, Any]) -> None:
@@ -108,36 +106,29 @@ def one_round(seed: int, epochs: list[int], work: Path, jax: bool,
         print(f"  {job:20s} {model:13s} {e:4d} epochs: {result['whole']:6.1f} s "
               f"(fit {result['fit']:.1f})", flush=True)
 
-    backends = ("tensorflow", "jax") if jax else ("tensorflow",)
-    for backend in ("jax",) if only_jax else backends:
+    for backend in ("tensorflow", "jax") if jax else ("tensorflow",):
         rows.append({"job": "import keras", "model": backend, "epochs": 0, "seed": seed,
                      "whole": import_seconds(backend), "fit": 0.0})
     for e in epochs:
         for model in MODELS:
             config = ROOT / "configs" / "reuters" / f"blog_{model}.yaml"
             sets = [f"training.epochs={e}", f"training.seed={seed}"]
-            if not only_jax:
-                record(JOBS[0], model, e, run_plain(model, e, seed))
-                cold = Path(tempfile.mkdtemp(dir=work))
-                record(JOBS[1], model, e, run_seqclf(config, sets, cold, work))
-                if e <= WARM_MAX_EPOCHS:
-                    record(JOBS[2], model, e, run_seqclf(config, sets, cold, work))
-                shutil.rmtree(cold)
+            record(JOBS[0], model, e, run_plain(model, e, seed))
+            cold = Path(tempfile.mkdtemp(dir=work))
+            record(JOBS[1], model, e, run_seqclf(config, sets, cold, work))
+            if e <= WARM_MAX_EPOCHS:
+                record(JOBS[2], model, e, run_seqclf(config, sets, cold, work))
+            shutil.rmtree(cold)
             if jax:
                 cold = Path(tempfile.mkdtemp(dir=work))
                 record(JOBS[3], model, e, run_seqclf(
                     config, sets + ["training.backend=jax"], cold, work))
                 shutil.rmtree(cold)
-    if not only_jax:
-        cold = Path(tempfile.mkdtemp(dir=work))
-        record("seqclf, first run", "quickstart", 25, run_seqclf(
-            ROOT / "configs" / "quickstart.yaml", [f"training.seed={seed}"], cold, work))
-        shutil.rmtree(cold)
+    cold = Path(tempfile.mkdtemp(dir=work))
+    record("seqclf, first run", "quickstart", 25,
+           run_seqclf(ROOT / "configs" / "quickstart.yaml", [f"training.seed={seed}"], cold, work))
+    shutil.rmtree(cold)
     return rows
-
-
-def is_jax_row(row: dict[str, Any]) -> bool:
-    return row["job"] == JOBS[3] or (row["job"] == "import keras" and row["model"] == "jax")
 
 
 def median(values: list[float]) -> float:
@@ -162,11 +153,7 @@ def own_strict(row: dict[str, Any]) -> float:
     return row["whole"] - row["fit"] - row["phases"]["framework"]
 
 
-def render(rows: list[dict[str, Any]], command: str, started: str, minutes: float,
-           rerun: dict[str, Any] | None = None) -> str:
-    """The page; ``rerun``: when, where and how long ``--rerun-jax`` measured the JAX rows
-    again (kept in the .json as its rows' ``rerun``, where it is read from by default)."""
-    rerun = rerun or next((r["rerun"] for r in rows if "rerun" in r), None)
+def render(rows: list[dict[str, Any]], command: str, started: str, minutes: float) -> str:
     imports = {b: median([r["whole"] for r in rows if r["job"] == "import keras"
                           and r["model"] == b]) for b in ("tensorflow", "jax")
                if any(r["job"] == "import keras" and r["model"] == b for r in rows)}
@@ -183,14 +170,6 @@ def render(rows: list[dict[str, Any]], command: str, started: str, minutes: floa
         "rounds, with min-max; runs on this machine vary by 10-30 % from one process to the "
         "next, so only ratios within this page mean much.",
         "",
-    ]
-    if rerun:
-        lines += [
-            f"The *seqclf on JAX* rows and JAX's `import keras` were measured again "
-            f"{rerun['when']} at commit {rerun['commit']} (`python benchmarks/whole_command.py "
-            f"--rerun-jax`, {rerun['minutes']:.0f} minutes, the same rounds and seeds); every "
-            "other row is the run above. Their ratios compare processes run hours apart.", ""]
-    lines += [
         "- **plain Keras**: `benchmarks/keras_blog.py`, the tutorial as a plain script "
         "(`keras.datasets.reuters`, post-padding to 49 steps, `model.fit`, `model.evaluate`).",
         "- **seqclf, first run**: `seqclf train configs/reuters/blog_<model>.yaml --set "
@@ -298,35 +277,6 @@ def render(rows: list[dict[str, Any]], command: str, started: str, minutes: floa
     return "\n".join(lines) + "\n"
 
 
-def rerun_jax(output: Path) -> None:
-    """``--rerun-jax``: the JAX rows of ``output``'s .json measured again, the page
-    rewritten with the original run's command, date and minutes (read off its header)."""
-    import re
-
-    old = json.loads(output.with_suffix(".json").read_text())
-    header = output.read_text()
-    started = re.search(r"^Measured (.+?) on ", header, re.M).group(1)
-    command, minutes = re.search(r"^Command: `python benchmarks/whole_command.py ?(.*?)` "
-                                 r"\((\d+) minutes;", header, re.M).groups()
-    seeds = sorted({r["seed"] for r in old})
-    epochs = sorted({r["epochs"] for r in old if r["model"] in MODELS})
-    kept = [r for r in old if not is_jax_row(r)]
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or "?"
-    rerun = {"when": time.strftime("%Y-%m-%d %H:%M"), "commit": commit}
-    start = time.time()
-    new: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in seeds:
-            print(f"round {seed + 1}/{len(seeds)} (JAX rows)", flush=True)
-            new += one_round(seed, epochs, Path(tmp), jax=True, only_jax=True)
-    rerun["minutes"] = (time.time() - start) / 60
-    rows = kept + [{**r, "rerun": rerun} for r in new]
-    output.with_suffix(".json").write_text(json.dumps(rows, indent=1))
-    output.write_text(render(rows, command, started, float(minutes), rerun))
-    print(f"wrote {output}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, nargs="+", default=[10, 30, 200])
@@ -336,9 +286,6 @@ def main() -> None:
     parser.add_argument("--render", metavar="MINUTES", type=float,
                         help="only rewrite the page from the .json of a run that took MINUTES "
                              "(e.g. one stopped after some rounds)")
-    parser.add_argument("--rerun-jax", action="store_true",
-                        help="measure the JAX rows again (same rounds, seeds and epochs), "
-                             "keeping the other rows of the .json and the page's header")
     args = parser.parse_args()
     if args.render is not None:
         rows = json.loads(args.output.with_suffix(".json").read_text())
@@ -348,9 +295,6 @@ def main() -> None:
         command = f"--rounds {len({r['seed'] for r in rows})}" + (
             "" if epochs == [10, 30, 200] else f" --epochs {' '.join(map(str, epochs))}")
         args.output.write_text(render(rows, command, started, args.render))
-        return
-    if args.rerun_jax:
-        rerun_jax(args.output)
         return
     if not (ROOT / "data" / "reuters" / "train.csv").exists():
         subprocess.run(seqclf_command() + ["data", "reuters", "--output", "data/reuters"],
