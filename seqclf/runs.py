@@ -133,7 +133,6 @@ def save_figures(figures: list[tuple[Path, Callable[[], Any]]]) -> None:
     the fork, say), it is ended and its figures are made here, so an error surfaces as it
     would without the split and nothing waits forever.
     """
-    import signal
     import warnings
 
     from seqclf.backend import cpu_cores
@@ -158,24 +157,29 @@ def save_figures(figures: list[tuple[Path, Callable[[], Any]]]) -> None:
             code = 0
         finally:
             os._exit(code)  # no exception, exit handler or buffer of the parent's runs here
-    status = None
     try:
         for path, make in ours:
             save_figure(path, make())
     finally:
-        deadline = time.monotonic() + FIGURE_CHILD_SECONDS
-        while status is None:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if not done:
-                status = None
-                if time.monotonic() > deadline:
-                    os.kill(pid, signal.SIGKILL)
-                    _, status = os.waitpid(pid, 0)
-                else:
-                    time.sleep(0.005)
+        status = _reap(pid, FIGURE_CHILD_SECONDS)
     if os.waitstatus_to_exitcode(status) != 0:
         for path, make in theirs:
             save_figure(path, make())
+
+
+def _reap(pid: int, seconds: float) -> int:
+    """The wait status of child ``pid``, killed first if it has not exited in ``seconds``."""
+    import signal
+
+    deadline = time.monotonic() + seconds
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            return os.waitpid(pid, 0)[1]
+        time.sleep(0.005)
 
 
 check_writable = outputs.check_writable

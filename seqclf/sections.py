@@ -9,7 +9,7 @@ Keras objects are checked against static lists (a test keeps them in step with K
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, field_validator,
                       model_validator)
@@ -189,21 +189,13 @@ class RecurrentLayers(BaseModel):
     stateful: bool = Field(False, description=KERAS_ARG)
     unroll: bool = Field(False, description=KERAS_ARG)
     reset_after: bool | None = Field(None, description="gru only (default true)")
-    use_cudnn: Union[bool, Literal["auto"], None] = Field(None, description="lstm/gru only "
-                                                          "(default auto)")
+    use_cudnn: Optional[BoolOrAuto] = Field(None, description="lstm/gru only (default auto)")
 
     @field_validator("units", mode="before")
     @classmethod
     def _check_units(cls, value: Any) -> Any:
         if not (is_int(value) or isinstance(value, list) and value and all(map(is_int, value))):
             raise PydanticCustomError("constraint", "an integer >= 1 or a non-empty list of them")
-        return value
-
-    @field_validator("use_cudnn", mode="before")
-    @classmethod
-    def _check_use_cudnn(cls, value: Any) -> Any:
-        if not (value is None or isinstance(value, bool) or value == "auto"):
-            raise PydanticCustomError("constraint", "true, false or 'auto'")
         return value
 
     @model_validator(mode="after")
