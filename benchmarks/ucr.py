@@ -125,16 +125,24 @@ def run_one(config: str, problem: Path, seed: int, work: Path, data: Path) -> di
     resolved = (run_dir / "config.yaml").read_text()
     family = next(line.split(":", 1)[1].strip() for line in resolved.splitlines()
                   if line.strip().startswith("family:"))
-    # minirocket's normalise: auto: the leave-one-out accuracies it weighed, the view kept
-    views = {view: metrics["final"][f"{view}_loo_accuracy"] for view in ("raw", "normalised")
-             if f"{view}_loo_accuracy" in metrics.get("final", {})}
-    if views:
+    # minirocket's normalise and pooling auto: the leave-one-out accuracies weighed, and
+    # what the saved model kept
+    final = metrics.get("final", {})
+    views = {v: final[f"{v}_loo_accuracy"] for v in ("raw", "normalised")
+             if f"{v}_loo_accuracy" in final}
+    pooling = {p: final[f"{p}_loo_accuracy"] for p in ("ppv", "ppv_mipv")
+               if f"{p}_loo_accuracy" in final}
+    if views or pooling:
         with zipfile.ZipFile(run_dir / "model.keras") as saved:
             layers = json.loads(saved.read("config.json"))["config"]["layers"]
-        views["kept"] = next(layer["config"]["normalise"] for layer in layers
-                             if layer["config"].get("name") == "minirocket")
+        layer = next(layer["config"] for layer in layers
+                     if layer["config"].get("name") == "minirocket")
+        if views:
+            views["kept"] = layer["normalise"]
+        if pooling:
+            pooling["kept"] = layer["pooling"]
     return {"config": config, "problem": problem.name, "seed": seed, "family": family,
-            **({"views": views} if views else {}),
+            **({"views": views} if views else {}), **({"pooling": pooling} if pooling else {}),
             "commit": COMMIT, "measured": time.strftime("%Y-%m-%d %H:%M"),
             "accuracy": metrics["test"]["accuracy"], "fit_seconds": metrics["fit_seconds"],
             "predict_seconds": metrics.get("predict_seconds"),
@@ -300,20 +308,28 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
         lines += [""] + [f"- {name}: `{synthetic[name]['command']}`" for name in generated]
     chose = [r for r in results if "views" in r]
     if chose:
-        lines += ["", "## The view `normalise: auto` chose", "",
+        pooled = any("pooling" in r for r in chose)
+        lines += ["", "## What `normalise: auto` and `pooling: auto` chose", "",
                   "Per run: the ridge's leave-one-out accuracy on the training data, raw "
                   "values against each sequence z-normalised, and the view the saved model "
                   "kept (normalised only where its leave-one-out predictions are right "
-                  "clearly more often: `seqclf.models.minirocket.clearly_better`), with the "
-                  "run's test accuracy.", "",
-                  "| config | problem | seed | LOO raw | LOO normalised | kept | test accuracy |",
-                  "|---|---|---|---|---|---|---|"]
+                  "clearly more often: `seqclf.models.minirocket.clearly_better`)"
+                  + ("; then, on that view, PPV alone against PPV and MIPV, and the "
+                     "pooling kept (by the same test)" if pooled else "")
+                  + "; and the run's test accuracy.", ""]
+        head = "| config | problem | seed | LOO raw | LOO normalised | view kept |"
+        if pooled:
+            head += " LOO PPV | LOO PPV+MIPV | pooling kept |"
+        lines += [head + " test accuracy |", "|---" * (head.count("|")) + "|"]
         for r in chose:
             raw, normalised = r["views"]["raw"], r["views"]["normalised"]
-            lines.append(f"| {r['config']} | {r['problem']} | {r['seed']} | {raw:.3f} | "
-                         f"{normalised:.3f} | "
-                         f"{'normalised' if r['views'].get('kept') else 'raw'} | "
-                         f"{r['accuracy']:.4f} |")
+            row = (f"| {r['config']} | {r['problem']} | {r['seed']} | {raw:.3f} | "
+                   f"{normalised:.3f} | {'normalised' if r['views'].get('kept') else 'raw'} |")
+            if pooled:
+                p = r.get("pooling")
+                row += (f" {p['ppv']:.3f} | {p['ppv_mipv']:.3f} | {p['kept']} |" if p
+                        else " - | - | - |")
+            lines.append(f"{row} {r['accuracy']:.4f} |")
     lines += ["", "## Every run", "",
               "| config | problem | seed | accuracy | fit s | predict s | command s | "
               "epochs | parameters |", "|---|---|---|---|---|---|---|---|---|"]
@@ -333,12 +349,13 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
               "tracing included), the whole command from start to exit (Python start-up and "
               "TensorFlow's import, about 10 s, included).",
               "- `auto` is `seqclf init` + `seqclf train`: it resolves to `minirocket` with "
-              "`normalise: auto` (the `minirocket` config is the published settings, raw "
-              "values), so it fits the transform and the ridge twice and keeps one view "
-              "(the section above); the user names no family.",
+              "`normalise: auto` and `pooling: auto` (the `minirocket` config is the "
+              "published settings: raw values, PPV), so it fits the transform on two views "
+              "and the ridge three times, and keeps one view and one pooling (the section "
+              "above); the user names no family.",
               "- seqclf's MiniROCKET is saved as a Keras model, so a run evaluates, predicts "
               "and exports like any other; fit and predict compute its features in NumPy on "
-              "all cores, over each sequence's real steps only (`seqclf.models.minirocket.ppv`).",
+              "all cores, over each sequence's real steps only (`seqclf.models.minirocket.pool`).",
               "- A config with one seed or fewer problems (see `--limit` in the command) "
               "was cut to what fits the session on a CPU; `-` marks what was not run."]
     lines += ["", "Commands of the first seed ($UCR: the data folder; synthetic/: the "

@@ -29,8 +29,8 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     """Build the model and fit it on prepared arrays: the one training step that
     ``train()`` and ``SequenceClassifier.fit`` share (seed, class weights, stateful batch
     padding, validation data, early stopping, learning-rate schedule). A family with a
-    ``fit`` hook (a closed-form fit, e.g. minirocket's) is fitted by it instead of
-    ``model.fit``, and the callbacks are not called.
+    ``fit`` hook (a closed-form fit, e.g. minirocket's) builds and fits the model itself
+    instead of ``model.fit``, and the callbacks are not called.
 
     Args:
         cfg: The validated config.
@@ -89,9 +89,14 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     closed_form = registry.hook(cfg.model.family, "fit")
     if closed_form is not None:
         # (its config refused the training keys of gradient descent: config.CLOSED_FORM_UNUSED)
-        model = build_model(cfg, d.prep, hardware.plan.work)
+        def build(**model: Any) -> Any:  # the family builds, once its data-driven choices
+            chosen = cfg.model_copy(update={"model": cfg.model.model_copy(update=model)})
+            built = build_model(chosen, d.prep, hardware.plan.work)
+            if progress is not None and not model:
+                progress.note(hardware.plan.resolved(built).line())
+            return built
+
         if progress is not None:
-            progress.note(hardware.plan.resolved(model).line())
             progress.note(f"fitting model.family {cfg.model.family!r} in closed form")
         fit_start = time.time()
         extra = {}
@@ -103,7 +108,8 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
             extra["sample_weight"] = per_class[d.y_train]
         if "progress" in inspect.signature(closed_form).parameters:
             extra["progress"] = progress
-        history = closed_form(model, d.x_train, d.y_train, d.x_val, d.y_val, cfg, **extra)
+        model, history = closed_form(build, d.x_train, d.y_train, d.x_val, d.y_val, cfg,
+                                     **extra)
         fit_seconds = time.time() - fit_start
         record["calibration"] = calibrate(model, cfg, d, progress)
         return model, fit_seconds, history

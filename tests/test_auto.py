@@ -26,7 +26,8 @@ def profile(sequences=100, classes=3, lengths=(50, 50), channels=1, smallest=10)
 ])
 def test_numeric_series_get_minirocket_with_ridge_and_no_validation_split(shape):
     choice = recommend(shape)
-    assert choice.model == {"family": "minirocket", "classifier": "ridge", "normalise": "auto"}
+    assert choice.model == {"family": "minirocket", "classifier": "ridge", "normalise": "auto",
+                            "pooling": "auto"}
     assert choice.training == {"validation_split": 0.0}
     assert any(f"{shape.max_length} steps" in r for r in choice.reasons)
     assert choice.data == {}
@@ -76,14 +77,17 @@ def test_a_run_with_family_auto_records_what_it_chose(long_data, tmp_path):
     result = train(load_config(path), tmp_path, progress=Progress(stream, live=False))
     recorded = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert recorded["model"]["family"] == "minirocket"
-    assert recorded["model"]["normalise"] == "auto"
+    assert recorded["model"]["normalise"] == "auto" and recorded["model"]["pooling"] == "auto"
     assert recorded["training"]["validation_split"] == 0.2  # the config's, not auto's 0
     assert "model.family auto: " in stream.getvalue()
     # which view the data chose, and on what evidence
-    assert re.search(r"normalise auto: (raw|normalised) values \(the ridge's leave-one-out "
+    assert re.search(r"normalise auto: kept (raw|normalised) \(the ridge's leave-one-out "
                      r"accuracy: raw 0\.\d{3}, normalised 0\.\d{3}\)", stream.getvalue())
+    assert re.search(r"pooling auto: kept (ppv|ppv_mipv) \(the ridge's leave-one-out "
+                     r"accuracy: ppv 0\.\d{3}, ppv_mipv 0\.\d{3}\)", stream.getvalue())
     history = (result.run_dir / "history.csv").read_text().splitlines()[0].split(",")
-    assert {"raw_loo_accuracy", "normalised_loo_accuracy"} <= set(history)
+    assert {"raw_loo_accuracy", "normalised_loo_accuracy", "ppv_loo_accuracy",
+            "ppv_mipv_loo_accuracy"} <= set(history)
     assert result.evaluation.accuracy > result.evaluation.baseline
     assert evaluate(result.run_dir).accuracy == pytest.approx(result.evaluation.accuracy)
 

@@ -39,20 +39,35 @@ def fitted(ss, model=None, data=None, training=None, seed=0):
     net, prep = build(cfg, ss, seed)
     x, _ = prep.transform(ss)
     y = prep.encode_labels(ss.labels)
-    history = fit(net, x, y, None, None, cfg)
+    net, history = fit(rebuild(net, cfg, prep), x, y, None, None, cfg)
     return net, prep, x, y, history
+
+
+def rebuild(net, cfg, prep):
+    """``fit``'s ``build``: ``net`` itself, or the model built again with other keys."""
+    from seqclf.model import build_model
+
+    def build(**model):
+        if not model:
+            return net
+        return build_model(cfg.model_copy(update={"model": cfg.model.model_copy(
+            update=model)}), prep)
+    return build
 
 
 def real_of(x):
     return np.any(x != MASK_VALUE, axis=-1)
 
 
-def reference_features(x, real, kernels, biases, dilations, per_dilation):
+def reference_features(x, real, kernels, biases, dilations, per_dilation, mipv=False):
     """The features computed plainly: per sequence (its real steps on their own, zero
     beyond its ends), kernel and bias; the reference code's PPVs, with the padded PPV
-    for an unpadded feature of a sequence without central steps."""
+    for an unpadded feature of a sequence without central steps; with ``mipv``, then
+    the MIPVs: the mean index of the steps above the bias within the counted ones, over
+    their number (-1 when none is)."""
     channels = x.shape[2]
-    out = np.zeros((len(x), 84 * sum(per_dilation)))
+    n_biases = 84 * sum(per_dilation)
+    out = np.zeros((len(x), n_biases * (2 if mipv else 1)))
     for i in range(len(x)):
         seq = x[i, real[i]].astype(np.float64)
         length, f, start = len(seq), 0, 0
@@ -68,7 +83,11 @@ def reference_features(x, real, kernels, biases, dilations, per_dilation):
                 if (j + k) % 2 == 1 and length > 2 * r:
                     conv = conv[r:length - r]
                 for b in range(n_biases):
-                    out[i, f] = np.mean(conv > block[b, k])
+                    above = np.flatnonzero(conv > block[b, k])
+                    out[i, f] = len(above) / len(conv)
+                    if mipv:
+                        out[i, len(out[i]) // 2 + f] = (above.mean() / len(conv)
+                                                         if len(above) else -1.0)
                     f += 1
     return out
 
@@ -100,6 +119,9 @@ def test_defaults_are_the_published_settings():
     assert minirocket.describe(m) == "MiniRocket: 9996 features, auto classifier"
     assert minirocket.describe(make_cfg({"normalise": "auto"}).model).endswith(
         "auto classifier, normalise auto")
+    assert m.pooling == "ppv"  # the paper's
+    assert minirocket.describe(make_cfg({"pooling": "ppv_mipv"}).model).endswith(
+        "auto classifier, PPV and MIPV")
     assert m.masking is True
     assert registry.get("minirocket") is minirocket
 
@@ -111,6 +133,8 @@ def test_defaults_are_the_published_settings():
     ("classifier", "svm", "model.classifier must be one of: 'auto', 'ridge', 'logistic'. "
                           "Got 'svm' instead."),
     ("normalise", "yes", "model.normalise must be true, false or 'auto'. Got 'yes' instead."),
+    ("pooling", "max", "model.pooling must be one of: 'ppv', 'ppv_mipv', 'auto'. Got 'max' "
+                       "instead."),
 ])
 def test_bad_values_are_rejected(key, value, message):
     with pytest.raises(SeqclfError) as info:
@@ -174,18 +198,21 @@ def test_bias_levels_are_golden_ratio_fractions():
 # --- the transform -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("padding", ["post", "pre"])
+@pytest.mark.parametrize("padding, pooling", [("post", "ppv"), ("pre", "ppv"),
+                                             ("post", "ppv_mipv"), ("pre", "ppv_mipv")])
 @pytest.mark.parametrize("features", [1, 3])
-def test_transform_is_the_reference_computation(keras, monkeypatch, features, padding):
+def test_transform_is_the_reference_computation(keras, monkeypatch, features, padding,
+                                                pooling):
     train = make_set(lengths=LENGTHS, features=features, seed=1)
-    net, prep, _, _, _ = fitted(train, data={"padding": padding})
+    net, prep, _, _, _ = fitted(train, {"pooling": pooling}, {"padding": padding})
     layer = net.get_layer("minirocket")
+    assert layer.pooling == pooling
     kernels, biases = (np.asarray(w) for w in layer.get_weights())
     # fresh sequences: a training sequence may equal its own bias exactly, where float
     # rounding decides
     x, _ = prep.transform(make_set(lengths=LENGTHS, features=features, seed=2))
     want = reference_features(x, real_of(x), kernels, biases, layer.dilations,
-                              layer.features_per_dilation)
+                              layer.features_per_dilation, pooling == "ppv_mipv")
     np.testing.assert_allclose(transform(net, x), want, atol=1e-6)
     monkeypatch.setattr(minirocket, "BLOCK_BYTES", 1)  # a block per sequence
     np.testing.assert_allclose(transform(net, x), want, atol=1e-6)
@@ -307,11 +334,50 @@ def test_normalise_auto_with_the_logistic_classifier_chooses_on_a_sample(keras, 
     assert len(history["loss"]) == 3 and "normalised_loo_accuracy" in history
 
 
+def order_set(n, seed, steps=200):
+    """Sequences whose class is which of two short motifs comes first (a spike up, a
+    spike down), at random positions far apart in noise: the same motifs in both
+    classes, so nearly the same PPVs."""
+    rng = np.random.default_rng(seed)
+    seqs, labels = [], []
+    for i in range(n):
+        seq = 0.3 * rng.normal(size=steps)
+        early = int(rng.integers(5, steps // 3))
+        late = int(rng.integers(2 * steps // 3, steps - 5))
+        seq[[early, late]] += (3.0, -3.0) if i % 2 else (-3.0, 3.0)
+        seqs.append(seq[:, None])
+        labels.append("up first" if i % 2 else "down first")
+    ss = make_set(lengths=[steps] * n, features=1, seed=seed, labels=labels)
+    ss.sequences = seqs
+    return ss
+
+
+@pytest.mark.parametrize("make, kept", [(order_set, "ppv_mipv"),
+                                        (lambda n, seed: level_set(n, seed, "scale"), "ppv")])
+def test_pooling_auto_keeps_mipv_where_the_data_says_so(keras, make, kept):
+    net, prep, x, y, history = fitted(make(60, 0), {"pooling": "auto"})
+    ppv, both = history["ppv_loo_accuracy"][0], history["ppv_mipv_loo_accuracy"][0]
+    layer = net.get_layer("minirocket")
+    assert layer.pooling == kept and (both > ppv if kept == "ppv_mipv" else True)
+    assert net.get_layer("classes").get_weights()[0].shape[0] == layer.n_features
+    # the model is the one that pooling fits on its own (same draws)
+    alone, *_ = fitted(make(60, 0), {"pooling": kept})
+    for a, b in zip(net.get_weights(), alone.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    test = make(40, 1)
+    xt, _ = prep.transform(test)
+    np.testing.assert_allclose(predict_proba(net, xt), np.asarray(net(xt)), atol=1e-5)
+    assert (predict_proba(net, xt).argmax(axis=1) == prep.encode_labels(test.labels)).mean() > 0.8
+
+
 @pytest.mark.parametrize("steps", [8, 2040, 2048, 4104])  # 255 words and beyond
 def test_hits_are_counted_eight_per_word(steps):
     flags = np.random.default_rng(steps).random((3, 5, steps)) < 0.7
     flags[0, 0] = True  # a row of only hits: every byte of every word at its largest
     np.testing.assert_array_equal(minirocket._count(flags), flags.sum(axis=-1))
+    count, index = minirocket._count(flags, index=True)
+    np.testing.assert_array_equal(count, flags.sum(axis=-1))
+    np.testing.assert_allclose(index, flags @ np.arange(steps), rtol=1e-6)
 
 
 def test_biases_are_quantiles_of_their_example(keras):
@@ -344,12 +410,14 @@ def test_biases_are_quantiles_of_their_example(keras):
     assert set(per_pair) == {1, 2}
 
 
-def outputs_at_two_lengths(keras, padding, masking=True, extra=7, normalise=False):
+def outputs_at_two_lengths(keras, padding, masking=True, extra=7, normalise=False,
+                           pooling="ppv"):
     """Class probabilities of a fitted model for new sequences, and of the same layers
     for them padded with ``extra`` more steps. (Not the training sequences: one may
     equal its own bias exactly, and the two paddings round its convolution apart.)"""
     net, prep, _, _, _ = fitted(make_set(lengths=LENGTHS, features=2, seed=5),
-                                {"masking": masking, "normalise": normalise},
+                                {"masking": masking, "normalise": normalise,
+                                 "pooling": pooling},
                                 {"padding": padding})
     x, _ = prep.transform(make_set(lengths=LENGTHS, features=2, seed=6))
     fill = np.full((len(x), extra, 2), prep.pad_value, dtype=np.float32)
@@ -360,10 +428,11 @@ def outputs_at_two_lengths(keras, padding, masking=True, extra=7, normalise=Fals
     return np.asarray(net(x)), np.asarray(keras.Model(inputs, out)(longer))
 
 
-@pytest.mark.parametrize("padding, normalise", [("post", False), ("pre", False),
-                                               ("post", True)])
-def test_padding_does_not_change_predictions(keras, padding, normalise):
-    short, long = outputs_at_two_lengths(keras, padding, normalise=normalise)
+@pytest.mark.parametrize("padding, normalise, pooling", [
+    ("post", False, "ppv"), ("pre", False, "ppv"), ("post", True, "ppv"),
+    ("post", False, "ppv_mipv"), ("pre", True, "ppv_mipv")])
+def test_padding_does_not_change_predictions(keras, padding, normalise, pooling):
+    short, long = outputs_at_two_lengths(keras, padding, normalise=normalise, pooling=pooling)
     np.testing.assert_allclose(short, long, atol=1e-5)
 
 
@@ -418,8 +487,8 @@ def test_a_tiny_model_learns_frequencies(keras):
     net, prep = build(cfg, train)
     x, _ = prep.transform(train)
     xt, _ = prep.transform(test)
-    history = fit(net, x, prep.encode_labels(train.labels), xt,
-                  prep.encode_labels(test.labels), cfg)
+    net, history = fit(rebuild(net, cfg, prep), x, prep.encode_labels(train.labels), xt,
+                       prep.encode_labels(test.labels), cfg)
     assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert len(history["loss"]) == 1 and history["val_accuracy"][0] >= 0.9
     proba = np.asarray(net.predict(xt, verbose=0))
@@ -473,6 +542,7 @@ def test_fit_is_deterministic_for_a_seed(keras):
 @pytest.mark.parametrize("ss, model", [
     (make_set(lengths=LENGTHS, features=2, seed=6), {}),
     (level_set(40, 0, "shape"), {"normalise": "auto"}),  # the view fit chose travels too
+    (order_set(40, 0), {"pooling": "auto"}),  # and the pooling
 ])
 def test_save_load_round_trip(keras, tmp_path, ss, model):
     net, prep, x, _, _ = fitted(ss, model)
@@ -482,16 +552,18 @@ def test_save_load_round_trip(keras, tmp_path, ss, model):
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(net(x)))
     for layer in (loaded.get_layer("minirocket"), net.get_layer("minirocket")):
         assert layer.normalise is (model == {"normalise": "auto"})
+        assert layer.pooling == ("ppv_mipv" if model == {"pooling": "auto"} else "ppv")
     assert loaded.get_layer("minirocket").dilations == net.get_layer("minirocket").dilations
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("normalise", [False, True])
-def test_onnx_export_matches_keras(keras, tmp_path, normalise):
+@pytest.mark.parametrize("normalise, pooling", [(False, "ppv"), (True, "ppv"),
+                                               (False, "ppv_mipv")])
+def test_onnx_export_matches_keras(keras, tmp_path, normalise, pooling):
     pytest.importorskip("tf2onnx")
     onnxruntime = pytest.importorskip("onnxruntime")
     net, prep, _, _, _ = fitted(make_set(lengths=LENGTHS, features=2, seed=7),
-                                {"normalise": normalise})
+                                {"normalise": normalise, "pooling": pooling})
     x, _ = prep.transform(make_set(lengths=LENGTHS, features=2, seed=8))
     want = np.asarray(net.predict(x, verbose=0))
     net.export(str(tmp_path / "model.onnx"), format="onnx", verbose=False)
@@ -518,4 +590,4 @@ def test_one_class_is_rejected(keras):
     net, prep = build(cfg, ss)
     x, _ = prep.transform(ss)
     with pytest.raises(SeqclfError, match="needs training sequences of at least two classes"):
-        fit(net, x, prep.encode_labels(ss.labels), None, None, cfg)
+        fit(rebuild(net, cfg, prep), x, prep.encode_labels(ss.labels), None, None, cfg)

@@ -12,8 +12,10 @@ A family module (``seqclf/models/<family>.py``) holds:
 
 and may hold:
 
-* ``fit(model, x, y, x_val, y_val, cfg)``: training without gradient descent (closed
-  form), used by ``seqclf.fitting.fit_model`` instead of ``model.fit``; returns history
+* ``fit(build, x, y, x_val, y_val, cfg)``: training without gradient descent (closed
+  form), used by ``seqclf.fitting.fit_model`` instead of ``model.fit``. ``build(**keys)``
+  builds the compiled model, the keyword arguments replacing ``model`` keys (a choice
+  made from the data that changes its shape); returns the fitted model and history
   columns. The training keys of gradient descent (early stopping, the learning-rate
   schedule, random crops) do not apply to it, and ``training.loss: focal`` and
   ``training.sampling: oversample`` are refused. A ``sample_weight`` argument takes

@@ -17,7 +17,8 @@ development problems and synthetic data only; never tuned per data set):
   with two sequences per class. Its dilations scale with the longest training sequence,
   so no length shrinks a series below its kernel. ``normalise: auto`` lets the data say
   whether to z-normalise each sequence first (the ridge's leave-one-out predictions on
-  both views; docs/results/ucr.md). The neural families (``inception_time``,
+  both views; docs/results/ucr.md); ``pooling: auto`` whether to add MIPV, the mean
+  position of each kernel's hits, by the same test. The neural families (``inception_time``,
   ``lstm_fcn``, ``conv_recurrent``) need a GPU and many epochs to compete; set them by name.
 * Integer tokens (words, event codes; ``model.tokens: true``, ``seqclf init --tokens``):
   an Embedding over the tokens seen in training, then a bidirectional LSTM, as
@@ -118,6 +119,11 @@ def recommend(p: DataProfile) -> Recommendation:
                    "sequence z-normalised, and normalises only if the ridge's leave-one-out "
                    "predictions are then clearly better (it helps where each series has its "
                    "own gain and offset, hurts where its level or scale is the class)")
+    model["pooling"] = "auto"
+    reasons.append("pooling auto: MultiRocket's MIPV (where in the series each kernel fires) "
+                   "is added to the PPV features only if the ridge's leave-one-out "
+                   "predictions are then clearly better (it helps where the order or place "
+                   "of patterns is the class, costs accuracy where it is noise)")
     data: dict[str, Any] = {}
     if p.max_length < KERNEL_LENGTH:
         data["max_length"] = KERNEL_LENGTH
