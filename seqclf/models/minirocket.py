@@ -104,9 +104,9 @@ class Config(FamilyConfig):
         "ppv", description="the features of each kernel and bias: the proportion of "
         "steps where the output exceeds the bias (ppv, the paper's); that and the mean "
         "position of those steps (ppv_mipv, MultiRocket's MIPV: sees where and in which "
-        "order patterns occur; twice the features and about 1.5x the time); or auto: "
-        "weigh both and keep MIPV only if the ridge's leave-one-out predictions are then "
-        "right clearly more often")
+        "order patterns occur; twice the features, the transform about twice as long); "
+        "or auto: weigh both and keep MIPV only if the ridge's leave-one-out predictions "
+        "are then right clearly more often")
 
 
 # --- the transform's parameters (NumPy; what the paper fixes) -------------------------
