@@ -28,9 +28,9 @@ benchmarks/timeseries.py's three, as ucr.py writes them):
 | order-2c-1500 | 0.547/0.487 | 0.520/0.487 | 0.860/0.831 | 0.527/0.450 | 0.510/0.444 | 0.877/0.881 | 0.553/0.475 |
 
 Not shipped: the difference series moves test accuracy by -3.3 to +1.3 points (mean
--0.9 over the seven problems and both views) and its leave-one-out gains (shapes-5c +4, ArrowHead +3) came with
-test losses, so the ridge's leave-one-out accuracy would choose it where it does not
-help; raw and normalised features side by side (raw+norm) are never better than the view
+-0.9 over the seven problems and both views) and its leave-one-out gains (shapes-5c +4,
+ArrowHead +3) came with test losses, so the ridge's leave-one-out accuracy would choose
+it where it does not help; raw and normalised features side by side (raw+norm) are never better than the view
 ``normalise: auto`` keeps. MIPV, the one set that changes a problem (order-2c +31), is
 ``pooling: ppv_mipv``, weighed by ``pooling: auto``.
 """
