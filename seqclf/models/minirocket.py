@@ -318,25 +318,21 @@ def fit(build: Callable[..., Any], x: np.ndarray, y: np.ndarray, x_val: np.ndarr
             if view not in computed:
                 fit_view(layer, x, real, view, seed)
                 computed[view] = _pooled(layer, x[rows], real[rows], "ppv_mipv" in poolings)
-            f = computed[view][:, :layer.n_biases] if pooled == "ppv" else computed[view]
-            ridges[view, pooled] = f, fit_ridge(f, y[rows], n_classes, weight)
+            if (view, pooled) not in ridges:
+                f = computed[view][:, :layer.n_biases] if pooled == "ppv" else computed[view]
+                ridges[view, pooled] = f, fit_ridge(f, y[rows], n_classes, weight)
             return ridges[view, pooled][1]
 
-        for view in views:
-            ridge(view, pooling)
+        by_view = [ridge(view, pooling) for view in views]  # raw first
         if len(views) > 1:
-            normalise = clearly_better(ridges[True, pooling][1].loo_correct,
-                                       ridges[False, pooling][1].loo_correct)
+            normalise = clearly_better(by_view[1].loo_correct, by_view[0].loo_correct)
             history.update(_chose(progress, "normalise", ("raw", "normalised"), normalise,
-                                  [ridges[v, pooling][1] for v in views]))
-        for other in poolings[1:]:
-            ridge(normalise, other)
+                                  by_view))
+        by_pooling = [ridge(normalise, p) for p in poolings]  # PPV first
         if len(poolings) > 1:
-            kept = clearly_better(ridges[normalise, poolings[1]][1].loo_correct,
-                                  ridges[normalise, poolings[0]][1].loo_correct)
+            kept = clearly_better(by_pooling[1].loo_correct, by_pooling[0].loo_correct)
             pooling = poolings[int(kept)]
-            history.update(_chose(progress, "pooling", poolings, kept,
-                                  [ridges[normalise, p][1] for p in poolings]))
+            history.update(_chose(progress, "pooling", poolings, kept, by_pooling))
     holds = list(computed)[-1] if computed else None  # the view the layer was fitted on
     if pooling != layer.pooling:
         model, holds = build(pooling=pooling), None
