@@ -320,6 +320,25 @@ def test_normalise_auto_keeps_raw_values_unless_clearly_better(keras, monkeypatc
     assert net.get_layer("minirocket").normalise is False
 
 
+def test_a_choice_says_when_a_higher_accuracy_was_not_clearly_better():
+    class Notes(list):
+        note = list.append
+
+    def ridge(right):
+        correct = np.arange(40) < right
+        return minirocket.RidgeFit(None, None, correct, float(correct.mean()))
+
+    notes = Notes()
+    history = minirocket._chose(notes, "pooling", ("ppv", "ppv_mipv"), False,
+                                [ridge(30), ridge(32)])
+    minirocket._chose(notes, "pooling", ("ppv", "ppv_mipv"), True, [ridge(20), ridge(32)])
+    assert notes == ["pooling auto: kept ppv (the ridge's leave-one-out accuracy: ppv 0.750, "
+                     "ppv_mipv 0.800; not clearly better)",
+                     "pooling auto: kept ppv_mipv (the ridge's leave-one-out accuracy: ppv "
+                     "0.500, ppv_mipv 0.800)"]
+    assert history == {"ppv_loo_accuracy": [0.75], "ppv_mipv_loo_accuracy": [0.8]}
+
+
 def test_normalise_auto_with_the_logistic_classifier_chooses_on_a_sample(keras, monkeypatch):
     monkeypatch.setattr(minirocket, "VIEW_SAMPLE", 40)
     rows = []

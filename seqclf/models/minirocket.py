@@ -358,9 +358,11 @@ def _chose(progress: Any, key: str, names: tuple[str, str], second: bool,
     """Tell ``progress`` which of two candidates ``key: auto`` kept and on what
     leave-one-out accuracies; return those as history columns."""
     if progress is not None:
+        why = ("; not clearly better" if not second and fits[1].loo_accuracy
+               > fits[0].loo_accuracy else "")
         progress.note(f"{key} auto: kept {names[int(second)]} (the ridge's leave-one-out "
                       f"accuracy: {names[0]} {fits[0].loo_accuracy:.3f}, {names[1]} "
-                      f"{fits[1].loo_accuracy:.3f})")
+                      f"{fits[1].loo_accuracy:.3f}{why})")
     return {f"{name}_loo_accuracy": [fit.loo_accuracy] for name, fit in zip(names, fits)}
 
 
