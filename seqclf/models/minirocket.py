@@ -26,9 +26,9 @@ series has a random gain and offset and hurts where its level carries the class.
 Pooling (``pooling``, from MultiRocket, Tan et al., 2022): ``ppv_mipv`` adds to each PPV
 the mean position of the steps where the output exceeds the bias (MIPV), which sees
 where and in which order patterns occur; PPV alone cannot tell which of two motifs came
-first. ``auto`` weighs
-both on the view kept, by the same rule: on the development problems MIPV lifted the
-order problem from chance to 0.86 and was noise, or worse, everywhere else.
+first. ``auto`` weighs both on the view kept, by the same rule: on the development
+problems MIPV lifted the order problem from chance to 0.86 and was noise, or worse,
+everywhere else.
 
 Variable length: padded steps never change a prediction. They are zeroed before the
 convolution, PPVs are means over real steps (the central ones: those at least 4 x
