@@ -68,6 +68,10 @@ BASELINES = ("minirocket", "rocket", "1nn_euclidean", "majority_class")
 
 
 def _commit() -> str:
+    """The checkout's commit; SEQCLF_COMMIT where the tree travels without git (a device
+    machine: benchmarks/device_ucr.sh)."""
+    if os.environ.get("SEQCLF_COMMIT"):
+        return os.environ["SEQCLF_COMMIT"]
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, cwd=ROOT, check=True).stdout.strip()
@@ -90,9 +94,12 @@ def layout(folder: Path) -> dict[str, str]:
     return {"format": "wide"}
 
 
-def run_one(config: str, problem: Path, seed: int, work: Path, data: Path) -> dict[str, Any]:
+def run_one(config: str, problem: Path, seed: int, work: Path, data: Path,
+            extra: list[str] = ()) -> dict[str, Any]:
     """Train one config on one problem with one seed, as a user would; the numbers
-    (commands shortened: ``data`` is the UCR folder)."""
+    (commands shortened: ``data`` is the UCR folder). ``extra``: KEY=VALUE overrides
+    given to every ``seqclf train`` (``--set``)."""
+    more = [a for s in extra for a in ("--set", s)]
     out = work / "runs" / f"{problem.name}-{config}-{seed}"
     commands = []
     if config == "auto":
@@ -100,21 +107,22 @@ def run_one(config: str, problem: Path, seed: int, work: Path, data: Path) -> di
         if not cfg_path.exists():
             commands.append(seqclf("init", str(problem / "train.csv"), "--test",
                                    str(problem / "test.csv"), "--output", str(cfg_path)))
-        commands.append(seqclf("train", str(cfg_path), "--set", f"training.seed={seed}",
+        commands.append(seqclf("train", str(cfg_path), "--set", f"training.seed={seed}", *more,
                                "--output-dir", str(out), "--quiet"))
     else:
         sets = [f"data.train={problem / 'train.csv'}", f"data.test={problem / 'test.csv'}",
                 *(f"data.{k}={v}" for k, v in layout(problem).items()),
                 "data.max_length=null", f"training.seed={seed}"]
         commands.append(seqclf("train", str(ROOT / "configs" / "timeseries" / f"{config}.yaml"),
-                               *[a for s in sets for a in ("--set", s)],
+                               *[a for s in sets for a in ("--set", s)], *more,
                                "--output-dir", str(out), "--quiet"))
     started = time.perf_counter()
     for command in commands:
         done = subprocess.run(command, capture_output=True, text=True, cwd=work)
         if done.returncode == 2:  # a one-line user error: the config refuses this data
             return {"config": config, "problem": problem.name, "seed": seed,
-                    "refused": done.stderr.strip().splitlines()[-1],
+                    "refused": done.stderr.strip().splitlines()[-1], "commit": COMMIT,
+                    "measured": time.strftime("%Y-%m-%d %H:%M"),
                     "commands": [_short(shlex.join(c[3:]), work, data) for c in commands]}
         if done.returncode != 0:
             raise SystemExit(f"failed ({done.returncode}): {shlex.join(command)}\n"
@@ -122,6 +130,7 @@ def run_one(config: str, problem: Path, seed: int, work: Path, data: Path) -> di
     wall = time.perf_counter() - started
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
     resolved = (run_dir / "config.yaml").read_text()
     family = next(line.split(":", 1)[1].strip() for line in resolved.splitlines()
                   if line.strip().startswith("family:"))
@@ -144,6 +153,8 @@ def run_one(config: str, problem: Path, seed: int, work: Path, data: Path) -> di
     return {"config": config, "problem": problem.name, "seed": seed, "family": family,
             **({"views": views} if views else {}), **({"pooling": pooling} if pooling else {}),
             "commit": COMMIT, "measured": time.strftime("%Y-%m-%d %H:%M"),
+            "device": f"{manifest['backend']} on {manifest['device']}",
+            **({"sets": list(extra)} if extra else {}),
             "accuracy": metrics["test"]["accuracy"], "fit_seconds": metrics["fit_seconds"],
             "predict_seconds": metrics.get("predict_seconds"),
             "parameters": metrics["parameters"], "command_seconds": wall,
@@ -227,9 +238,14 @@ def accuracy_table(problems: list[str], configs: list[str], runs: Any, refusal: 
 
 def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
            seconds: float, synthetic: dict[str, dict[str, Any]]) -> str:
-    problems = [p for p in args.problems if any(r["problem"] == p for r in results)]
-    generated = [p for p in args.synthetic if any(r["problem"] == p for r in results)]
-    configs = [c for c in args.configs if any(r["config"] == c for r in results)]
+    # this invocation's names first, then those only earlier invocations ran (--resume)
+    problems = [p for p in dict.fromkeys([*args.problems, *PROBLEMS])
+                if any(r["problem"] == p for r in results)]
+    generated = [p for p in dict.fromkeys([*args.synthetic, *synthetic])
+                 if any(r["problem"] == p for r in results)]
+    configs = [c for c in dict.fromkeys([*CONFIGS, *args.configs,
+                                         *(r["config"] for r in results)])
+               if any(r["config"] == c for r in results)]
     base = dict(base)
     for name in generated:  # the majority class from the runs (seqclf scores it)
         majority = next((r["majority"] for r in results if r["problem"] == name
@@ -252,25 +268,28 @@ def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
                    default=time.strftime("%Y-%m-%d %H:%M"))
     lines = ["# Real time series: the UCR development problems", "",
              f"Command: `{shlex.join(['python', 'benchmarks/ucr.py', *shown])}` "
-             f"(last run {measured}; {seconds / 60:.0f} min of runs over its invocations; "
-             f"{machine()}).", "",
+             f"(last run {measured} on {machine()}; {seconds / 60:.0f} min of runs over its "
+             "invocations).", "",
              "Test accuracy, mean ± sample std over the training seeds "
              f"({', '.join(map(str, args.seeds))}; "
              + (f"limited runs: {', '.join(args.limit)}; " if args.limit else "")
              + "a single value: one seed), official UCR splits. Baselines from the "
              "data folder's baselines.csv (aeon 1.6.0, random_state 0, computed from the "
              "same CSV files). The majority class is the chance level to beat.", ""]
-    provenance: dict[str, list[dict[str, Any]]] = {}
+    provenance: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in results + refused:
-        provenance.setdefault(r.get("commit", "?"), []).append(r)
+        where = r.get("device", "")
+        sets = " ".join(f"--set {s}" for s in r.get("sets", []))
+        provenance.setdefault((r.get("commit", "?"), where, sets), []).append(r)
     if len(provenance) > 1:  # --resume kept runs of an earlier invocation
         parts = []
-        for commit, rs in sorted(provenance.items(), key=lambda kv: min(
+        for (commit, where, sets), rs in sorted(provenance.items(), key=lambda kv: min(
                 r.get("measured", "") for r in kv[1])):
             when = sorted(r["measured"] for r in rs if "measured" in r)
             parts.append(f"{', '.join(sorted({r['config'] for r in rs}))}: "
                          + (f"commit {commit}, {when[0]} to {when[-1]}" if when else
-                            "an earlier invocation (before runs recorded their commit)"))
+                            "an earlier invocation (before runs recorded their commit)")
+                         + (f", {where}" if where else "") + (f", `{sets}`" if sets else ""))
         lines += ["Runs come from several invocations (`--resume`): " + "; ".join(parts)
                   + ".", ""]
     lines += accuracy_table(problems, configs, runs, refusal, base, BASELINES)
@@ -377,6 +396,10 @@ def main() -> None:
                              "(none: the flag alone)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results" / "ucr")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        dest="overrides", help="passed to every seqclf train, e.g. "
+                        "training.backend=jax on a GPU machine without TensorFlow "
+                        "(benchmarks/device_ucr.sh); recorded with each run")
     parser.add_argument("--limit", action="append", default=[], metavar="CONFIG:PROBLEMS:SEEDS",
                         help="run CONFIG on these comma-separated problems and seeds only")
     parser.add_argument("--resume", action="store_true",
@@ -405,6 +428,7 @@ def main() -> None:
         args.output.with_suffix(".md").write_text(text, encoding="utf-8")
         print(text)
         return
+    args.data = args.data.resolve()  # the runs' working folder is a temporary one
     if not (args.data / "baselines.csv").exists():
         raise SystemExit(f"{args.data}: no ucr-dev data there (baselines.csv). Pass --data.")
     base = baselines(args.data)
@@ -434,7 +458,8 @@ def main() -> None:
                 for seed in seeds:
                     if (config, problem, seed) in done:
                         continue
-                    r = run_one(config, folders[problem], seed, work, args.data)
+                    r = run_one(config, folders[problem], seed, work, args.data,
+                                args.overrides)
                     results.append(r)
                     print(f"{config:>20} {problem:>10} seed {seed}: " + (
                         f"refused: {r['refused']}" if "refused" in r else
