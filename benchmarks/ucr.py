@@ -95,10 +95,11 @@ def layout(folder: Path) -> dict[str, str]:
 
 
 def run_one(config: str, problem: Path, seed: int, work: Path, data: Path,
-            extra: list[str] = ()) -> dict[str, Any]:
+            extra: list[str] | None = None) -> dict[str, Any]:
     """Train one config on one problem with one seed, as a user would; the numbers
     (commands shortened: ``data`` is the UCR folder). ``extra``: KEY=VALUE overrides
     given to every ``seqclf train`` (``--set``)."""
+    extra = extra or []
     more = [a for s in extra for a in ("--set", s)]
     out = work / "runs" / f"{problem.name}-{config}-{seed}"
     commands = []
@@ -238,7 +239,7 @@ def accuracy_table(problems: list[str], configs: list[str], runs: Any, refusal: 
 
 def report(results: list[dict[str, Any]], base: dict, args: argparse.Namespace,
            seconds: float, synthetic: dict[str, dict[str, Any]]) -> str:
-    # this invocation's names first, then those only earlier invocations ran (--resume)
+    # what this invocation or an earlier one (--resume) ran; configs in CONFIGS' order
     problems = [p for p in dict.fromkeys([*args.problems, *PROBLEMS])
                 if any(r["problem"] == p for r in results)]
     generated = [p for p in dict.fromkeys([*args.synthetic, *synthetic])
