@@ -89,7 +89,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     closed_form = registry.hook(cfg.model.family, "fit")
     if closed_form is not None:
         # (its config refused the training keys of gradient descent: config.CLOSED_FORM_UNUSED)
-        def build(**model: Any) -> Any:  # the family builds, once its data-driven choices
+        def build(**model: Any) -> Any:  # called by the family, after its choices from data
             chosen = cfg.model_copy(update={"model": cfg.model.model_copy(update=model)})
             built = build_model(chosen, d.prep, hardware.plan.work)
             if progress is not None and not model:
