@@ -9,8 +9,11 @@ Each round runs the command once per checkout (old, then new), each as a fresh
 ``python -m seqclf`` process in that checkout's folder with that checkout first on
 ``PYTHONPATH``, timed from start to exit; ``train`` commands get a fresh ``--output-dir``
 and the run's manifest gives the fit seconds. ``--cold-cache``: an empty
-``SEQCLF_CACHE_DIR`` for every process (no compiled programs from earlier runs). Prints,
-and with ``--output`` writes, a markdown table of medians with min-max.
+``SEQCLF_CACHE_DIR`` for every process (no compiled programs from earlier runs);
+``--warm-cache``: a ``SEQCLF_CACHE_DIR`` of each checkout's own, filled by one unmeasured
+run before the rounds (what every later run of a command meets; one shared cache would
+let a checkout read programs the other wrote). Otherwise the user's cache, shared.
+Prints, and with ``--output`` writes, a markdown table of medians with min-max.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import machine  # noqa: E402
 
 
-def run(checkout: Path, command: list[str], cold: bool) -> dict[str, float]:
-    """The command once in ``checkout``: whole seconds, and fit seconds for ``train``."""
+def run(checkout: Path, command: list[str], cache: str | None) -> dict[str, float]:
+    """The command once in ``checkout``: whole seconds, and fit seconds for ``train``.
+    ``cache``: the SEQCLF_CACHE_DIR to use, "cold" for an empty one, None: the user's."""
     with tempfile.TemporaryDirectory(prefix="seqclf-ab-") as tmp:
         env = {**os.environ, "PYTHONPATH": str(checkout)}
-        if cold:
-            env["SEQCLF_CACHE_DIR"] = str(Path(tmp) / "cache")
+        if cache is not None:
+            env["SEQCLF_CACHE_DIR"] = str(Path(tmp) / "cache") if cache == "cold" else cache
         out = Path(tmp) / "runs"
         extra = ["--output-dir", str(out), "--quiet"] if command[0] == "train" else []
         start = time.perf_counter()
@@ -69,7 +73,9 @@ def main() -> None:
     parser.add_argument("--old", type=Path, required=True, help="the checkout to compare against")
     parser.add_argument("--new", type=Path, default=ROOT, help="default: this checkout")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--cold-cache", action="store_true")
+    caches = parser.add_mutually_exclusive_group()
+    caches.add_argument("--cold-cache", action="store_true")
+    caches.add_argument("--warm-cache", action="store_true")
     parser.add_argument("--output", type=Path)
     parser.add_argument("--title", default="One command, two checkouts",
                         help="the page's heading; what the new checkout changed")
@@ -82,11 +88,17 @@ def main() -> None:
     revisions = {name: _revision(path) for name, path in sides.items()}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
     started = time.perf_counter()
-    for r in range(args.rounds):
-        for name, path in sides.items():
-            results[name].append(run(path, command, args.cold_cache))
-            print(f"round {r + 1} {name}: " + ", ".join(
-                f"{k} {v:.2f} s" for k, v in results[name][-1].items()), flush=True)
+    with tempfile.TemporaryDirectory(prefix="seqclf-ab-caches-") as tmp:
+        cache = {name: "cold" if args.cold_cache else None for name in sides}
+        if args.warm_cache:
+            cache = {name: str(Path(tmp) / name) for name in sides}
+            for name, path in sides.items():
+                run(path, command, cache[name])
+        for r in range(args.rounds):
+            for name, path in sides.items():
+                results[name].append(run(path, command, cache[name]))
+                print(f"round {r + 1} {name}: " + ", ".join(
+                    f"{k} {v:.2f} s" for k, v in results[name][-1].items()), flush=True)
 
     def cell(values: list[float]) -> str:
         return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
@@ -94,7 +106,8 @@ def main() -> None:
     keys = [k for k in ("whole", "fit") if all(k in x for x in results["old"] + results["new"])]
     lines = [f"# {args.title}", "",
              f"Command: `python benchmarks/ab.py --old <checkout of {revisions['old']}> "
-             f"--rounds {args.rounds}{' --cold-cache' if args.cold_cache else ''} -- "
+             f"--rounds {args.rounds}{' --cold-cache' if args.cold_cache else ''}"
+             f"{' --warm-cache' if args.warm_cache else ''} -- "
              f"{shlex.join(command)}` (new: {revisions['new']}; "
              f"{time.strftime('%Y-%m-%d %H:%M')}, "
              f"{(time.perf_counter() - started) / 60:.0f} min, {machine()}).", "",

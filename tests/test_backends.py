@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,35 @@ def test_a_jax_run_imports_tensorflow_only_for_tensorboard_logs_asked_for(tmp_pa
     # "padded": the short last batch topped up (a PyDataset on JAX: no TensorFlow import)
     assert out == {"tensorflow": tensorboard == "true", "logs": tensorboard == "true",
                    "padded": True, "same": True}
+
+
+JAX_BUILD_TWICE = """
+import time
+from seqclf.backend import keras
+k = keras("jax")
+started = time.perf_counter()
+inputs = k.Input((49, 1))
+hidden = k.layers.LSTM(50)(k.layers.Masking()(inputs))
+k.Model(inputs, k.layers.Dense(46, activation="softmax")(hidden))
+print(time.perf_counter() - started)
+"""
+
+
+@pytest.mark.slow
+def test_jax_keeps_even_quick_compiles_in_the_cache(tmp_path):
+    """A model's build on JAX compiles a program per initializer op, each under JAX's own
+    one-second threshold for caching: seqclf keeps them, so the next process builds
+    from the cache."""
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed (pip install jax)")
+    env = {**os.environ, "SEQCLF_CACHE_DIR": str(tmp_path)}
+    env.pop("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", None)
+    seconds = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", JAX_BUILD_TWICE], capture_output=True,
+                              text=True, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr
+        seconds.append(float(done.stdout.strip().splitlines()[-1]))
+    (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("jax-")]
+    assert len(list(folder.iterdir())) >= 10  # the initializers' programs, not just fit's
+    assert seconds[1] < seconds[0]
