@@ -54,6 +54,7 @@ def run(checkout: Path, command: list[str], cache: str | None) -> dict[str, floa
         manifests = list(out.glob("*/manifest.json")) if extra else []
         if manifests:
             result["fit"] = json.loads(manifests[0].read_text())["phases"]["fit"]
+            result["outside fit"] = whole - result["fit"]
         return result
 
 
@@ -103,7 +104,8 @@ def main() -> None:
     def cell(values: list[float]) -> str:
         return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
-    keys = [k for k in ("whole", "fit") if all(k in x for x in results["old"] + results["new"])]
+    keys = [k for k in ("whole", "fit", "outside fit")
+            if all(k in x for x in results["old"] + results["new"])]
     lines = [f"# {args.title}", "",
              f"Command: `python benchmarks/ab.py --old <checkout of {revisions['old']}> "
              f"--rounds {args.rounds}{' --cold-cache' if args.cold_cache else ''}"
