@@ -55,27 +55,49 @@ def auc_scores(y: np.ndarray, proba: np.ndarray) -> tuple[float | None, float | 
 
     Two classes: the curves of the second class's probability. More: one-vs-rest per
     class, unweighted mean over the classes with positives and negatives in ``y``.
+    scikit-learn's values (``roc_auc_score``, ``average_precision_score``), computed here
+    in NumPy: its input checks cost about 4 ms a call, 0.2 s of a 46-class test set.
     """
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
     n_classes = proba.shape[1]
     if n_classes == 2:
         if len(np.unique(y)) < 2:
             return None, None, [int(c) for c in range(2) if not np.any(y == c)]
         positive = y == 1
-        return (float(roc_auc_score(positive, proba[:, 1])),
-                float(average_precision_score(positive, proba[:, 1])), [])
+        return _roc_auc(positive, proba[:, 1]), _average_precision(positive, proba[:, 1]), []
     roc, pr, left_out = [], [], []
     for c in range(n_classes):
         positive = y == c
         if positive.all() or not positive.any():
             left_out.append(c)
             continue
-        roc.append(roc_auc_score(positive, proba[:, c]))
-        pr.append(average_precision_score(positive, proba[:, c]))
+        roc.append(_roc_auc(positive, proba[:, c]))
+        pr.append(_average_precision(positive, proba[:, c]))
     if not roc:
         return None, None, left_out
     return float(np.mean(roc)), float(np.mean(pr)), left_out
+
+
+def _roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """The area under the ROC curve: the chance that a positive scores above a negative,
+    ties counting half (Mann-Whitney's U over the product of the counts)."""
+    from scipy.stats import rankdata
+
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    ranks = rankdata(score)  # ties: their average rank
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _average_precision(positive: np.ndarray, score: np.ndarray) -> float:
+    """Average precision: the precision at each distinct score, from the highest down,
+    weighted by the recall it adds (scikit-learn's step-wise sum, no interpolation)."""
+    order = np.argsort(-score, kind="mergesort")
+    score, hits = score[order], positive[order]
+    last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]  # each tie group's end
+    true = np.cumsum(hits)[last]
+    precision = true / (last + 1)
+    recall = true / true[-1]
+    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 
 def reliability(y: np.ndarray, proba: np.ndarray, bins: int = ECE_BINS) -> list[dict[str, Any]]:

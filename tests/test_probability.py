@@ -143,3 +143,21 @@ def test_apply_temperature_inverts():
     sharper = probability.apply_temperature(proba, 2.0)
     assert np.allclose(probability.apply_temperature(sharper, 0.5), proba)
     assert (sharper.max(axis=1) >= proba.max(axis=1)).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_auc_scores_are_scikit_learns(seed):
+    """The NumPy ROC-AUC and average precision against scikit-learn's, ties included
+    (scores rounded to a few values) and not."""
+    from seqclf.probability import _average_precision, _roc_auc
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 300))
+    positive = rng.random(n) < rng.uniform(0.05, 0.9)
+    positive[:2] = [True, False]
+    score = rng.random(n) + positive * rng.uniform(0, 1)
+    if seed % 2:
+        score = np.round(score * 4) / 4  # many ties
+    assert _roc_auc(positive, score) == pytest.approx(roc_auc_score(positive, score), abs=1e-12)
+    assert _average_precision(positive, score) == pytest.approx(
+        average_precision_score(positive, score), abs=1e-12)
