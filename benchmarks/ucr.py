@@ -94,6 +94,15 @@ def layout(folder: Path) -> dict[str, str]:
     return {"format": "wide"}
 
 
+def minirocket_layer(run_dir: Path) -> dict[str, Any]:
+    """The config of a run's saved minirocket layer: the view (``normalise``) and the
+    ``pooling`` its fit kept."""
+    with zipfile.ZipFile(run_dir / "model.keras") as saved:
+        layers = json.loads(saved.read("config.json"))["config"]["layers"]
+    return next(layer["config"] for layer in layers
+                if layer["config"].get("name") == "minirocket")
+
+
 def run_one(config: str, problem: Path, seed: int, work: Path, data: Path,
             extra: list[str] | None = None) -> dict[str, Any]:
     """Train one config on one problem with one seed, as a user would; the numbers
@@ -143,10 +152,7 @@ def run_one(config: str, problem: Path, seed: int, work: Path, data: Path,
     pooling = {p: final[f"{p}_loo_accuracy"] for p in ("ppv", "ppv_mipv")
                if f"{p}_loo_accuracy" in final}
     if views or pooling:
-        with zipfile.ZipFile(run_dir / "model.keras") as saved:
-            layers = json.loads(saved.read("config.json"))["config"]["layers"]
-        layer = next(layer["config"] for layer in layers
-                     if layer["config"].get("name") == "minirocket")
+        layer = minirocket_layer(run_dir)
         if views:
             views["kept"] = layer["normalise"]
         if pooling:

@@ -21,8 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ucr import minirocket_layer, seqclf  # noqa: E402
 
 PROBLEMS = {  # name: seqclf data synthetic arguments
     "shapes-3c-200-300": "--problem shapes --classes 3 --min-length 200 --max-length 300 "
@@ -41,10 +43,6 @@ PROBLEMS = {  # name: seqclf data synthetic arguments
 }
 
 
-def seqclf(*args: str) -> list[str]:
-    return [sys.executable, "-m", "seqclf", *args]
-
-
 def train(config: Path, seed: int, out: Path, *sets: str) -> dict:
     command = seqclf("train", str(config), "--set", f"training.seed={seed}",
                      *[a for s in sets for a in ("--set", s)], "--output-dir", str(out),
@@ -52,9 +50,7 @@ def train(config: Path, seed: int, out: Path, *sets: str) -> dict:
     subprocess.run(command, check=True, capture_output=True, text=True)
     (run,) = [p for p in out.iterdir() if p.is_dir()]
     metrics = json.loads((run / "metrics.json").read_text())
-    with zipfile.ZipFile(run / "model.keras") as saved:
-        layers = json.loads(saved.read("config.json"))["config"]["layers"]
-    layer = next(x["config"] for x in layers if x["config"].get("name") == "minirocket")
+    layer = minirocket_layer(run)
     return {"accuracy": metrics["test"]["accuracy"], "fit": metrics["fit_seconds"],
             "pooling": layer["pooling"], "normalise": layer["normalise"],
             "majority": metrics["test"]["baseline"]}
