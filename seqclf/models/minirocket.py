@@ -558,7 +558,7 @@ def _pool_block(x: np.ndarray, real: np.ndarray, kernels: np.ndarray, biases: np
         np.maximum(counted, 1.0, out=counted)
         block = biases[start:start + N_KERNELS * n_biases].reshape(n_biases, N_KERNELS)
         values = np.empty((n, N_KERNELS, n_biases), dtype=np.float32)
-        where = np.empty((n, N_KERNELS, n_biases), dtype=np.float32) if mipv else None
+        positions = np.empty((n, N_KERNELS, n_biases), dtype=np.float32) if mipv else None
         for b in range(n_biases):
             # against a plane of the bias: 2.4x faster than broadcasting it along steps
             plane = np.repeat(block[b][:, None], conv.shape[2], axis=1)
@@ -566,13 +566,13 @@ def _pool_block(x: np.ndarray, real: np.ndarray, kernels: np.ndarray, biases: np
             if mipv:
                 count, index = _count(hits, index=True)
                 mean = index / np.maximum(count, 1) - begins
-                where[:, :, b] = np.where(count > 0, mean / counted, np.float32(-1))
+                positions[:, :, b] = np.where(count > 0, mean / counted, np.float32(-1))
             else:
                 count = _count(hits)
             values[:, :, b] = count / counted
         out[:, start:start + N_KERNELS * n_biases] = values.reshape(n, -1)
         if mipv:
-            out[:, total + start:total + start + N_KERNELS * n_biases] = where.reshape(n, -1)
+            out[:, total + start:total + start + N_KERNELS * n_biases] = positions.reshape(n, -1)
         start += N_KERNELS * n_biases
     return out
 
