@@ -53,8 +53,11 @@ def run(checkout: Path, command: list[str], cache: str | None) -> dict[str, floa
         result = {"whole": whole}
         manifests = list(out.glob("*/manifest.json")) if extra else []
         if manifests:
-            result["fit"] = json.loads(manifests[0].read_text())["phases"]["fit"]
+            phases = json.loads(manifests[0].read_text())["phases"]
+            result["fit"] = phases["fit"]
             result["outside fit"] = whole - result["fit"]
+            result["own"] = result["outside fit"] - phases["framework"]
+            result["after fit"] = phases["predict"] + phases["score"] + phases["save"]
         return result
 
 
@@ -104,7 +107,7 @@ def main() -> None:
     def cell(values: list[float]) -> str:
         return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
-    keys = [k for k in ("whole", "fit", "outside fit")
+    keys = [k for k in ("whole", "fit", "outside fit", "own", "after fit")
             if all(k in x for x in results["old"] + results["new"])]
     lines = [f"# {args.title}", "",
              f"Command: `python benchmarks/ab.py --old <checkout of {revisions['old']}> "
@@ -113,7 +116,10 @@ def main() -> None:
              f"{shlex.join(command)}` (new: {revisions['new']}; "
              f"{time.strftime('%Y-%m-%d %H:%M')}, "
              f"{(time.perf_counter() - started) / 60:.0f} min, {machine()}).", "",
-             "Seconds, median (min-max) over the rounds, old and new interleaved.", "",
+             "Seconds, median (min-max) over the rounds, old and new interleaved. own: "
+             "outside fit less the framework's import as it ran in the process (the "
+             "manifest's `framework` phase); after fit: the manifest's predict, score and "
+             "save phases.", "",
              "| checkout | " + " | ".join(f"{k} s" for k in keys) + " |",
              "|---|" + "---|" * len(keys)]
     for name in sides:

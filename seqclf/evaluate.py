@@ -93,6 +93,12 @@ class Evaluation:
         return out
 
 
+def majority_baseline(labels: list[Any], prep: Preprocessor) -> float:
+    """The accuracy of always predicting the most frequent training label on ``labels``."""
+    majority = str(prep.majority_class)
+    return sum(str(v) == majority for v in labels) / len(labels)
+
+
 def score(labels: list[Any], proba: np.ndarray, prep: Preprocessor, source: str,
           truncated: int = 0, decision: dict[str, Any] | None = None) -> Evaluation:
     """Score class probabilities against raw labels.
@@ -117,7 +123,7 @@ def score(labels: list[Any], proba: np.ndarray, prep: Preprocessor, source: str,
     return Evaluation(
         source=source, n=len(y_true), correct=correct, accuracy=correct / len(y_true),
         macro_f1=float(f1_score(y_true, y_pred, average="macro", **report_args)),
-        baseline=float((y_true == str(prep.majority_class)).mean()),
+        baseline=majority_baseline(labels, prep),
         majority_class=prep.majority_class, labels=names,
         confusion=confusion_matrix(y_true, y_pred, labels=names).tolist(),
         report=classification_report(y_true, y_pred, output_dict=True, **report_args),

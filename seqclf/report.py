@@ -178,15 +178,28 @@ def reliability_figure(bins: list[dict[str, Any]], title: str,
     return fig
 
 
+# precision_recall_figure: at most this many curves in colour, each named in the legend;
+# the rest (the smaller classes) thin and grey under one entry, so that the legend fits
+# beside the plot and no two named classes share a colour (the default cycle has ten).
+PR_NAMED_CURVES = 10
+
+
 def precision_recall_figure(curves: dict[str, tuple[Any, Any]], title: str,
                             point: tuple[float, float, str] | None = None) -> Any:
     """Precision against recall, one curve per name (binary: the positive class; more:
-    one-vs-rest per class); ``point``: (recall, precision, label) of the chosen
-    threshold."""
+    one-vs-rest per class, largest class first), each named with its average precision;
+    ``point``: (recall, precision, label) of the chosen threshold."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    for name, (precision, recall) in curves.items():
-        ax.step(recall, precision, where="post", label=name)
+    many = len(curves) > 1
+    fig, ax = plt.subplots(figsize=(7.5 if many else 5.5, 4.5))
+    items = list(curves.items())
+    for name, (precision, recall) in items[:PR_NAMED_CURVES]:
+        # average precision: the step-wise sum, recall falling along the curve
+        ap = -float(np.sum(np.diff(recall) * np.asarray(precision)[:-1]))
+        ax.step(recall, precision, where="post", label=f"{name} (AP {ap:.2f})")
+    for i, (precision, recall) in enumerate(c for _, c in items[PR_NAMED_CURVES:]):
+        ax.step(recall, precision, where="post", color="lightgrey", linewidth=0.8, zorder=1,
+                label=None if i else f"{len(items) - PR_NAMED_CURVES} smaller classes")
     if point is not None:
         ax.scatter([point[0]], [point[1]], color="black", zorder=3, label=point[2])
     ax.set_xlabel("recall")
@@ -195,7 +208,10 @@ def precision_recall_figure(curves: dict[str, tuple[Any, Any]], title: str,
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8 if len(curves) > 6 else 10)
+    if many:
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend()
     fig.tight_layout()
     return fig
 

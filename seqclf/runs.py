@@ -42,8 +42,8 @@ TENSORBOARD = "tensorboard"
 BACKUP = "backup"
 MANIFEST = "manifest.json"
 INCOMPLETE = "INCOMPLETE"
-# save_figures: how long the forked copy may take after this process's share of the
-# figures (seconds; a run's share takes about one): then it is ended, its figures made here
+# Figures.finish: how long the forked copies may still take (seconds; a run's figures
+# take about one): then they are ended and their figures made here
 FIGURE_CHILD_SECONDS = 120.0
 
 
@@ -122,56 +122,82 @@ def save_figure(path: Path, figure: Any) -> None:
         plt.close(figure)
 
 
-def save_figures(figures: list[tuple[Path, Callable[[], Any]]]) -> None:
-    """Make and save figures, each given as its path and a function that makes it.
+class Figures:
+    """Figures saved as soon as their data exists, each made in a forked copy of this
+    process, so that they overlap with the rest of the command and with each other.
 
-    On Linux with more than one core they are split between this process and a forked
-    copy of it (matplotlib renders on one core, and a run's four plots took about 2 s of
-    the command on 2 cores). The copy only makes and saves its figures, then exits
-    without running any of this process's clean-up; when it fails, or has not finished
-    FIGURE_CHILD_SECONDS after this process's share (a lock some other thread held at
-    the fork, say), it is ended and its figures are made here, so an error surfaces as it
-    would without the split and nothing waits forever.
+    Made one after the other, a run's four plots took 1-2 s of the command on 2 cores
+    (matplotlib renders on one core); forked, the training curves are drawn while the
+    test set is predicted and the others side by side. On Linux with more than one core
+    only; elsewhere each is made here when it is given. A copy only makes and saves its
+    figure, then exits without running any of this process's clean-up. ``finish`` waits
+    for them: a copy that failed, or has not finished FIGURE_CHILD_SECONDS after
+    ``finish`` began (a lock some other thread held at the fork, say), is ended and its
+    figure made here, so an error surfaces as it would without the copies and nothing
+    waits forever. Leaving the ``with`` block unfinished (an error) ends the copies.
     """
-    import warnings
 
-    from seqclf.backend import cpu_cores
+    def __init__(self) -> None:
+        from seqclf.backend import cpu_cores
 
-    if len(figures) < 2 or sys.platform != "linux" or cpu_cores() < 2:
-        for path, make in figures:
-            save_figure(path, make())
-        return
-    theirs, ours = figures[0::2], figures[1::2]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    with warnings.catch_warnings():
-        # JAX warns at every fork of a process that loaded it; the copy runs no JAX, and a
-        # copy that hangs is ended below.
-        warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
-        pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            for path, make in theirs:
-                save_figure(path, make())
-            code = 0
-        finally:
-            os._exit(code)  # no exception, exit handler or buffer of the parent's runs here
-    try:
-        for path, make in ours:
-            save_figure(path, make())
-    finally:
-        status = _reap(pid, FIGURE_CHILD_SECONDS)
-    if os.waitstatus_to_exitcode(status) != 0:
-        for path, make in theirs:
-            save_figure(path, make())
+        self._forks = sys.platform == "linux" and cpu_cores() >= 2
+        self._copies: list[tuple[int, Path, Callable[[], Any]]] = []
+
+    def __enter__(self) -> Figures:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for pid, _, _ in self._copies:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        self._copies = []
+
+    def save(self, path: Path, make: Callable[[], Any]) -> None:
+        """Save the figure ``make()`` returns at ``path`` (none when it returns None)."""
+        import warnings
+
+        if not self._forks:
+            _save_made(path, make)
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with warnings.catch_warnings():
+            # JAX warns at every fork of a process that loaded it; the copy runs no JAX,
+            # and a copy that hangs is ended in finish().
+            warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
+            pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                _save_made(path, make)
+                code = 0
+            finally:
+                os._exit(code)  # no exception, exit handler or buffer of the parent's runs here
+        self._copies.append((pid, path, make))
+
+    def finish(self) -> None:
+        """Wait for every figure; make here the ones whose copy failed or hung."""
+        deadline = time.monotonic() + FIGURE_CHILD_SECONDS
+        failed = [(path, make) for pid, path, make in self._copies
+                  if os.waitstatus_to_exitcode(_reap(pid, deadline)) != 0]
+        self._copies = []
+        for path, make in failed:
+            _save_made(path, make)
 
 
-def _reap(pid: int, seconds: float) -> int:
-    """The wait status of child ``pid``, killed first if it has not exited in ``seconds``."""
+def _save_made(path: Path, make: Callable[[], Any]) -> None:
+    figure = make()
+    if figure is not None:
+        save_figure(path, figure)
+
+
+def _reap(pid: int, deadline: float) -> int:
+    """The wait status of child ``pid``, killed first if it has not exited by ``deadline``
+    (``time.monotonic()``)."""
     import signal
 
-    deadline = time.monotonic() + seconds
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:

@@ -11,21 +11,22 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from seqclf import compute, runs
+from seqclf import compute, report, runs
 from seqclf.callbacks import history_recorder, history_rows, read_history, write_history
 from seqclf.compute import Hardware
 from seqclf.config import Config
 from seqclf.data import digests
 from seqclf.errors import SeqclfError
-from seqclf.evaluate import Evaluation, known_targets, score
+from seqclf.evaluate import Evaluation, known_targets, majority_baseline, score
 from seqclf.fitting import fit_model
 from seqclf.prepare import Prepared, prepare
 from seqclf.progress import Progress
@@ -206,25 +207,28 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
         # op.) The saved model keeps the setting it was compiled with.
         model.jit_compile = False
 
-    predict_start = time.time()
-    with _timed(phases, "predict"):
-        proba = test_proba(model, d, cfg)  # streamed data: chunk by chunk
-        predict_seconds = time.time() - predict_start
-        decision = choose_decision(model, cfg, d)
-    if decision is not None:
-        runs.write_json(run_dir / runs.DECISION, decision)
-        if progress is not None:
-            progress.note(f"decision threshold: {decision['threshold']:.4f} on p("
-                          f"{decision['positive_class']}) ({decision['rule']})")
-    with _timed(phases, "score"):
-        evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated,
-                           decision)
-        evaluation.calibration = _test_calibration(decided.get("calibration"), evaluation, d,
-                                                   proba)
     history = read_history(run_dir / runs.HISTORY)
     epochs_run = len(history.get("loss", []))
-    with _timed(phases, "save"):
-        _write_results(run_dir, model, evaluation, history, d, proba)
+    with runs.Figures() as figures:  # each drawn in a forked copy as soon as its data exists
+        figures.save(run_dir / runs.CURVES_PLOT, partial(
+            report.curves_figure, history, majority_baseline(d.test.labels, d.prep)))
+        predict_start = time.time()
+        with _timed(phases, "predict"):
+            proba = test_proba(model, d, cfg)  # streamed data: chunk by chunk
+            predict_seconds = time.time() - predict_start
+            decision = choose_decision(model, cfg, d)
+        if decision is not None:
+            runs.write_json(run_dir / runs.DECISION, decision)
+            if progress is not None:
+                progress.note(f"decision threshold: {decision['threshold']:.4f} on p("
+                              f"{decision['positive_class']}) ({decision['rule']})")
+        with _timed(phases, "score"):
+            evaluation = score(d.test.labels, proba, d.prep, d.test.source, d.test_truncated,
+                               decision)
+            evaluation.calibration = _test_calibration(decided.get("calibration"), evaluation, d,
+                                                       proba)
+        with _timed(phases, "save"):
+            _write_results(run_dir, model, evaluation, d, proba, figures)
     sizes = {"train": len(d.train), "validation": len(d.val) if d.val else 0, "test": len(d.test)}
     metrics = {
         "test": evaluation.to_dict(), "epochs_run": epochs_run, "fit_seconds": fit_seconds,
@@ -310,33 +314,30 @@ def _test_calibration(calibration: dict[str, Any] | None, ev: Evaluation, d: Pre
                                     "reliability_before": reliability(y, before)}}
 
 
-def _write_results(run_dir: Path, model: Any, ev: Evaluation, history: dict[str, list],
-                   d: Prepared, proba: np.ndarray) -> None:
-    from seqclf import report
-
-    runs.save_model(run_dir / runs.MODEL, model)
-    runs.write_text(run_dir / runs.REPORT, report.evaluation_text(ev))
+def _write_results(run_dir: Path, model: Any, ev: Evaluation, d: Prepared, proba: np.ndarray,
+                   figures: runs.Figures) -> None:
+    """The test set's figures (forked first: drawn while the model is saved), the model,
+    the report; returns when every figure is saved."""
     title = f"test accuracy {ev.accuracy:.3f} (baseline {ev.baseline:.3f})"
-    figures = [(run_dir / runs.CONFUSION_PLOT,
-                lambda: report.confusion_figure(ev.confusion, ev.labels, title)),
-               (run_dir / runs.CURVES_PLOT, lambda: report.curves_figure(history, ev.baseline))]
+    figures.save(run_dir / runs.CONFUSION_PLOT,
+                 partial(report.confusion_figure, ev.confusion, ev.labels, title))
     if ev.probability_n:
         before = None
         if ev.calibration and ev.calibration.get("test"):
             before = ev.calibration["test"]["reliability_before"]
         ece = "-" if ev.ece is None else f"{ev.ece:.3f}"
-        figures.append((run_dir / runs.RELIABILITY_PLOT, lambda: report.reliability_figure(
-            ev.reliability, f"reliability on the test set (ECE {ece})", before)))
-    pr = _pr_figure(ev, d, proba)
-    if pr is not None:
-        figures.append((run_dir / runs.PR_PLOT, pr))
-    runs.save_figures(figures)
+        figures.save(run_dir / runs.RELIABILITY_PLOT, partial(
+            report.reliability_figure, ev.reliability, f"reliability on the test set (ECE {ece})",
+            before))
+    figures.save(run_dir / runs.PR_PLOT, partial(_pr_figure, ev, d, proba))
+    runs.save_model(run_dir / runs.MODEL, model)
+    runs.write_text(run_dir / runs.REPORT, report.evaluation_text(ev))
+    figures.finish()
 
 
-def _pr_figure(ev: Evaluation, d: Prepared, proba: np.ndarray) -> Callable[[], Any] | None:
-    """precision_recall.png's maker: the test set's curves, with the chosen threshold's
-    point; None when there are no curves to draw."""
-    from seqclf import report
+def _pr_figure(ev: Evaluation, d: Prepared, proba: np.ndarray) -> Any:
+    """precision_recall.png: the test set's curves, with the chosen threshold's point;
+    None when there are no curves to draw."""
     from seqclf.probability import pr_curves, threshold_scores
 
     classes = [str(c) for c in d.prep.classes]
@@ -344,10 +345,11 @@ def _pr_figure(ev: Evaluation, d: Prepared, proba: np.ndarray) -> Callable[[], A
     curves = pr_curves(y, proba[known], classes)
     if not curves:
         return None
+    support = np.bincount(y, minlength=len(classes))
+    curves = dict(sorted(curves.items(), key=lambda item: -support[classes.index(item[0])]))
     point = None
     if ev.decision is not None and len(classes) == 2:
         s = threshold_scores((y == 1).astype(np.int64), proba[known][:, 1], ev.decision["threshold"])
         point = (s["recall"], s["precision"], f"threshold {ev.decision['threshold']:.3f}")
     kind = "" if len(classes) == 2 else " (one-vs-rest)"
-    return lambda: report.precision_recall_figure(
-        curves, f"precision-recall on the test set{kind}", point)
+    return report.precision_recall_figure(curves, f"precision-recall on the test set{kind}", point)

@@ -428,9 +428,8 @@ def test_run_file_writers_use_the_umask(tmp_path, umask):
     assert np.load(tmp_path / "w.npz")["arr_0"].tolist() == [0, 1, 2]
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the figures are split over a fork on Linux")
-def test_figures_are_split_over_a_forked_process_and_its_failure_surfaces_here(
-        tmp_path, monkeypatch):
+@pytest.mark.skipif(sys.platform != "linux", reason="figures are made in forked copies on Linux")
+def test_figures_are_made_in_forked_copies_and_a_failure_surfaces_here(tmp_path, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -439,30 +438,37 @@ def test_figures_are_split_over_a_forked_process_and_its_failure_surfaces_here(
     import seqclf.backend
 
     monkeypatch.setattr(seqclf.backend, "cpu_cores", lambda: 2)
-    made_here = []
+    made = tmp_path / "made"
+    made.mkdir()
 
     def maker(name):
         def make():
-            made_here.append((os.getpid(), name))
+            (made / f"{name}-{os.getpid()}").touch()
             return plt.figure()
         return make
 
-    runs.save_figures([(tmp_path / f"{n}.png", maker(n)) for n in "abc"])
-    assert names(tmp_path) == ["a.png", "b.png", "c.png"]
-    assert all((tmp_path / n).read_bytes().startswith(b"\x89PNG") for n in names(tmp_path))
-    assert made_here == [(os.getpid(), "b")]  # a and c: in the forked copy
+    with runs.Figures() as figures:
+        for n in "abc":
+            figures.save(tmp_path / f"{n}.png", maker(n))
+        figures.save(tmp_path / "none.png", lambda: None)  # nothing to draw: no file
+        figures.finish()
+    assert names(tmp_path) == ["a.png", "b.png", "c.png", "made"]
+    assert all((tmp_path / f"{n}.png").read_bytes().startswith(b"\x89PNG") for n in "abc")
+    pids = {n.split("-")[1] for n in names(made)}
+    assert len(names(made)) == 3 and len(pids) == 3 and str(os.getpid()) not in pids
 
     def broken():
         raise ValueError("no figure")
 
-    with pytest.raises(ValueError, match="no figure"):  # made again here, where it raises
-        runs.save_figures([(tmp_path / "d.png", maker("d")), (tmp_path / "e.png", maker("e")),
-                           (tmp_path / "f.png", broken)])
-    assert names(tmp_path) == ["a.png", "b.png", "c.png", "d.png", "e.png"]
+    with pytest.raises(ValueError, match="no figure"), runs.Figures() as figures:
+        figures.save(tmp_path / "d.png", maker("d"))
+        figures.save(tmp_path / "e.png", broken)
+        figures.finish()  # made again here, where it raises
+    assert names(tmp_path) == ["a.png", "b.png", "c.png", "d.png", "made"]
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the figures are split over a fork on Linux")
-def test_a_forked_copy_that_hangs_is_ended_and_its_figures_made_here(tmp_path, monkeypatch):
+@pytest.mark.skipif(sys.platform != "linux", reason="figures are made in forked copies on Linux")
+def test_a_forked_copy_that_hangs_is_ended_and_its_figure_made_here(tmp_path, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -480,11 +486,33 @@ def test_a_forked_copy_that_hangs_is_ended_and_its_figures_made_here(tmp_path, m
         return plt.figure()
 
     started = time.monotonic()
-    runs.save_figures([(tmp_path / "a.png", hangs_in_the_copy),
-                       (tmp_path / "b.png", plt.figure)])
+    with runs.Figures() as figures:
+        figures.save(tmp_path / "a.png", hangs_in_the_copy)
+        figures.save(tmp_path / "b.png", plt.figure)
+        figures.finish()
     assert time.monotonic() - started < 30
     assert names(tmp_path) == ["a.png", "b.png"]
     assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="figures are made in forked copies on Linux")
+def test_an_error_before_finish_ends_the_copies_and_leaves_no_figure(tmp_path, monkeypatch):
+    import seqclf.backend
+
+    monkeypatch.setattr(seqclf.backend, "cpu_cores", lambda: 2)
+
+    def slow():
+        time.sleep(60)
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), runs.Figures() as figures:
+        figures.save(tmp_path / "a.png", slow)
+        (pid, _, _), = figures._copies
+        raise KeyboardInterrupt
+    assert time.monotonic() - started < 30
+    with pytest.raises(ChildProcessError):  # ended and reaped
+        os.waitpid(pid, os.WNOHANG)
+    assert names(tmp_path) == []
 
 
 def _invoke(args: list) -> tuple[int, str, str]:

@@ -161,3 +161,22 @@ def test_auc_scores_are_scikit_learns(seed):
     assert _roc_auc(positive, score) == pytest.approx(roc_auc_score(positive, score), abs=1e-12)
     assert _average_precision(positive, score) == pytest.approx(
         average_precision_score(positive, score), abs=1e-12)
+
+
+def test_precision_recall_figure_names_the_largest_classes_with_their_average_precision():
+    from seqclf.report import PR_NAMED_CURVES, precision_recall_figure
+
+    rng = np.random.default_rng(3)
+    k = PR_NAMED_CURVES + 5
+    y = rng.integers(0, k, 400)
+    proba = _proba(rng, 400, k)
+    classes = [f"c{i}" for i in range(k)]
+    curves = probability.pr_curves(y, proba, classes)
+    figure = precision_recall_figure(curves, "title")
+    entries = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    expected = [f"c{i} (AP {average_precision_score(y == i, proba[:, i]):.2f})"
+                for i in range(PR_NAMED_CURVES)]
+    assert entries == expected + ["5 smaller classes"]
+    binary = precision_recall_figure(probability.pr_curves(y % 2, proba[:, :2], ["a", "b"]), "t")
+    assert [t.get_text() for t in binary.axes[0].get_legend().get_texts()] == [
+        f"b (AP {average_precision_score(y % 2, proba[:, 1]):.2f})"]
