@@ -180,3 +180,22 @@ def test_precision_recall_figure_names_the_largest_classes_with_their_average_pr
     binary = precision_recall_figure(probability.pr_curves(y % 2, proba[:, :2], ["a", "b"]), "t")
     assert [t.get_text() for t in binary.axes[0].get_legend().get_texts()] == [
         f"b (AP {average_precision_score(y % 2, proba[:, 1]):.2f})"]
+
+
+@pytest.mark.parametrize("k, unseen", [(2, 0), (5, 0), (7, 2)])
+def test_score_reports_what_scikit_learn_reports(k, unseen):
+    from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+    rng = np.random.default_rng(k)
+    classes = [f"class {i}" for i in range(k)]
+    labels = [str(v) for v in rng.choice(classes[:-1] + [f"new {i}" for i in range(unseen)], 90)]
+    proba = _proba(rng, 90, k)
+    proba[:, 0] /= 10  # never predicted
+    proba /= proba.sum(axis=1, keepdims=True)
+    ev = score(labels, proba, _prep(classes), "test.csv")
+    y_pred = [classes[i] for i in proba.argmax(axis=1)]
+    args = dict(labels=ev.labels, zero_division=0)
+    assert ev.report == classification_report(labels, y_pred, output_dict=True, **args)
+    assert ev.report_text == classification_report(labels, y_pred, digits=3, **args)
+    assert ev.confusion == confusion_matrix(labels, y_pred, labels=ev.labels).tolist()
+    assert ev.macro_f1 == f1_score(labels, y_pred, average="macro", **args)
