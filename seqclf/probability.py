@@ -129,11 +129,13 @@ def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = ECE
 def pr_curves(y: np.ndarray, proba: np.ndarray, classes: list[str]
               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Precision-recall curves (precision, recall): the second class's for two classes,
-    else one-vs-rest per class that occurs in ``y`` (and not on every sequence)."""
+    else one-vs-rest per class that occurs in ``y`` (and not on every sequence), the
+    class with the most sequences first (ties in class order)."""
     from sklearn.metrics import precision_recall_curve
 
     y = np.asarray(y, dtype=np.int64)
-    wanted = [1] if proba.shape[1] == 2 else range(proba.shape[1])
+    support = np.bincount(y, minlength=proba.shape[1])
+    wanted = [1] if proba.shape[1] == 2 else np.argsort(-support, kind="stable")
     out = {}
     for c in wanted:
         positive = y == c

@@ -345,8 +345,6 @@ def _pr_figure(ev: Evaluation, d: Prepared, proba: np.ndarray) -> Any:
     curves = pr_curves(y, proba[known], classes)
     if not curves:
         return None
-    support = np.bincount(y, minlength=len(classes))
-    curves = dict(sorted(curves.items(), key=lambda item: -support[classes.index(item[0])]))
     point = None
     if ev.decision is not None and len(classes) == 2:
         s = threshold_scores((y == 1).astype(np.int64), proba[known][:, 1], ev.decision["threshold"])

@@ -172,10 +172,12 @@ def test_precision_recall_figure_names_the_largest_classes_with_their_average_pr
     proba = _proba(rng, 400, k)
     classes = [f"c{i}" for i in range(k)]
     curves = probability.pr_curves(y, proba, classes)
+    largest_first = np.argsort(-np.bincount(y, minlength=k), kind="stable")
+    assert list(curves) == [classes[i] for i in largest_first]
     figure = precision_recall_figure(curves, "title")
     entries = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     expected = [f"c{i} (AP {average_precision_score(y == i, proba[:, i]):.2f})"
-                for i in range(PR_NAMED_CURVES)]
+                for i in largest_first[:PR_NAMED_CURVES]]
     assert entries == expected + ["5 smaller classes"]
     binary = precision_recall_figure(probability.pr_curves(y % 2, proba[:, :2], ["a", "b"]), "t")
     assert [t.get_text() for t in binary.axes[0].get_legend().get_texts()] == [
