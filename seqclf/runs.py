@@ -116,7 +116,7 @@ def save_figure(path: Path, figure: Any) -> None:
 
     try:
         buffer = io.BytesIO()
-        figure.savefig(buffer, dpi=110, format="png")  # laid out by each figure's tight_layout
+        figure.savefig(buffer, dpi=110, format="png")  # laid out by its maker (seqclf.report)
         outputs.write_bytes(path, buffer.getvalue())
     finally:
         plt.close(figure)
@@ -142,6 +142,8 @@ class Figures:
 
         self._forks = sys.platform == "linux" and cpu_cores() >= 2
         self._copies: list[tuple[int, Path, Callable[[], Any]]] = []
+        if self._forks:
+            _draw_text()
 
     def __enter__(self) -> Figures:
         return self
@@ -185,6 +187,21 @@ class Figures:
         self._copies = []
         for path, make in failed:
             _save_made(path, make)
+
+
+def _draw_text() -> None:
+    """Draw a text once, in this process: the font, its glyph caches and the renderer are
+    then loaded in every copy forked from it, instead of in each (0.05-0.1 s of CPU a
+    copy, 10 ms here)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1, 1))
+    figure.text(0.5, 0.5, "0.1")
+    FigureCanvasAgg(figure).draw()
 
 
 def _save_made(path: Path, make: Callable[[], Any]) -> None:
