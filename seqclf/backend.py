@@ -308,17 +308,33 @@ def compile_model(model: Any, **kwargs: Any) -> None:
     is deterministic (same seed, same results in another process), and the recurrent,
     dense and embedding layers seqclf builds have deterministic XLA kernels.
     """
-    if kwargs.get("jit_compile") is True and keras().backend.backend() == "tensorflow":
-        from tensorflow.python.framework import config as tf_config
+    with _xla_allowed(kwargs.get("jit_compile") is True):
+        model.compile(**kwargs)
 
-        if tf_config.is_op_determinism_enabled():
-            tf_config.disable_op_determinism()
-            try:
-                model.compile(**kwargs)
-            finally:
-                tf_config.enable_op_determinism()
-            return
-    model.compile(**kwargs)
+
+def set_jit_compile(model: Any, value: bool) -> None:
+    """``model.jit_compile = value``, ``True`` honoured as ``compile_model`` honours it."""
+    with _xla_allowed(value is True):
+        model.jit_compile = value
+
+
+@contextmanager
+def _xla_allowed(xla: bool) -> Iterator[None]:
+    """TensorFlow's op determinism off for the block when ``xla`` (Keras refuses
+    ``jit_compile=True`` while it is on; see ``compile_model``)."""
+    if not xla or keras().backend.backend() != "tensorflow":
+        yield
+        return
+    from tensorflow.python.framework import config as tf_config
+
+    if not tf_config.is_op_determinism_enabled():
+        yield
+        return
+    tf_config.disable_op_determinism()
+    try:
+        yield
+    finally:
+        tf_config.enable_op_determinism()
 
 
 def devices() -> list[dict[str, str]]:

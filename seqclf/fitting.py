@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from seqclf.callbacks import fit_callbacks, progress_callback, restore_or_build
+from seqclf.callbacks import (fit_callbacks, prediction_warmup, progress_callback,
+                              restore_or_build)
 from seqclf.compute import Hardware
 from seqclf.config import Config
 from seqclf.errors import must_be
@@ -129,6 +130,12 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         validation = _weighted(d.x_val, targets(d.y_val), None, d.y_val,
                                fixed_batch_padding(len(d.x_val), t.batch_size, stateful))
     callbacks = fit_callbacks(k, t, callbacks, checkpoint, saved_state)
+    if k.backend.backend() == "tensorflow" and hardware.strategy is None and not stateful:
+        # in the batches seqclf.model.predict_proba predicts in: training.batch_size
+        # sequences, the last batch padded to full size (a stateful model is left alone:
+        # a prediction would move its states between training batches)
+        callbacks.insert(0, prediction_warmup(k, np.zeros((t.batch_size, *x.shape[1:]),
+                                                          x.dtype)))
     if progress is not None:
         progress.note(hardware.plan.resolved(model).line())
         progress.train_begin(t.epochs, math.ceil(len(x) / t.batch_size), initial_epoch)
@@ -144,6 +151,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
     elif pad:
         model.fit(full_batches(x, y, w, t.batch_size, t.shuffle, t.seed,
                                k.backend.backend()),
+                  shuffle=False,  # the batches shuffle themselves (Keras warned it ignores it)
                   validation_data=validation, validation_batch_size=t.batch_size,
                   epochs=t.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
     else:

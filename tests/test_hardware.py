@@ -502,10 +502,34 @@ def test_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
     for _ in range(2):
         record = {}
         model, _, _ = fit_model(cfg, d, hardware, record=record)
-        assert model.jit_compile is True
+        assert model.jit_compile is True  # after the prediction step was made without XLA
         assert record["last_batch_padding"] == (-len(d.x_train)) % 16
         losses.append(model.history.history["loss"])
     assert losses[0] == losses[1]
+
+
+@pytest.mark.parametrize("epochs, made_while_training", [(1, False), (3, True)])
+def test_prediction_step_is_made_while_training_from_the_second_epoch(
+        long_data, epochs, made_while_training):
+    """From the second epoch a background thread traces (and runs) the prediction step in
+    the batches predictions come in, so predicting after the fit traces nothing more and
+    gives what the model computes; the first epoch runs alone."""
+    import numpy as np
+
+    from seqclf.compute import setup as setup_hardware
+    from seqclf.config import load_config
+    from seqclf.fitting import fit_model
+    from seqclf.model import predict_proba
+    from seqclf.prepare import prepare
+
+    cfg = load_config(long_data / "tiny.yaml", [f"training.epochs={epochs}",
+                                                "training.batch_size=16"])
+    d = prepare(cfg)
+    model, _, _ = fit_model(cfg, d, setup_hardware(cfg, d.work()))
+    assert (model.predict_function is not None) is made_while_training
+    proba = predict_proba(model, d.x_train, cfg)
+    assert model.predict_function.experimental_get_tracing_count() == 1
+    np.testing.assert_allclose(proba, np.asarray(model(d.x_train, training=False)), atol=1e-6)
 
 
 def _batches(source):
