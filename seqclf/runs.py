@@ -192,10 +192,7 @@ class Figures:
 def _draw_text() -> None:
     """Draw a text once, in this process: the font, its glyph caches and the renderer are
     then loaded in every copy forked from it, instead of in each (0.05-0.1 s of CPU a
-    copy, 10 ms here)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    copy, 10 ms here). pyplot's backend is left as it is (the caller's, in a notebook)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
