@@ -312,10 +312,17 @@ def compile_model(model: Any, **kwargs: Any) -> None:
         model.compile(**kwargs)
 
 
-def set_jit_compile(model: Any, value: bool) -> None:
-    """``model.jit_compile = value``, ``True`` honoured as ``compile_model`` honours it."""
-    with _xla_allowed(value is True):
-        model.jit_compile = value
+def make_prediction_step(model: Any) -> None:
+    """Make a TensorFlow ``model``'s prediction step (``predict_function``) without XLA,
+    unless it is made already; ``jit_compile`` stays what the model trains with.
+
+    One test set does not pay for an XLA compile of the forward pass (seconds on a CPU):
+    TensorFlow runs it as a graph without. (JAX without jit would run it op by op.)
+    """
+    jit_compile, model.jit_compile = model.jit_compile, False
+    model.make_predict_function()
+    with _xla_allowed(jit_compile is True):  # True honoured as compile_model honours it
+        model.jit_compile = jit_compile
 
 
 @contextmanager

@@ -166,9 +166,8 @@ def prediction_warmup(k: Any, batch: np.ndarray) -> Any:
     for the thread before the other callbacks run, so it only ever overlaps training and
     validation steps, never a checkpoint being saved; the first epoch, which traces the
     training and validation steps, runs alone. The step is made without XLA, as
-    ``seqclf.train`` predicts (one test set does not pay for compiling the forward pass):
-    ``jit_compile`` is off while it is made, then back to what the fit ran with. A failure
-    here is left for the prediction after the fit to meet and report.
+    ``seqclf.train`` predicts (``backend.make_prediction_step``). A failure here is left
+    for the prediction after the fit to meet and report.
     """
     import threading
 
@@ -179,12 +178,10 @@ def prediction_warmup(k: Any, batch: np.ndarray) -> Any:
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
             if self.epochs_ended != 1 or self.thread is not None:
                 return
-            from seqclf.backend import set_jit_compile
+            from seqclf.backend import make_prediction_step
 
             model = self.model
-            jit_compile, model.jit_compile = model.jit_compile, False
-            model.make_predict_function()  # the step (tf.function) made now, traced below
-            set_jit_compile(model, jit_compile)
+            make_prediction_step(model)  # the step (tf.function) made now, traced below
 
             def warm() -> None:
                 with contextlib.suppress(Exception):

@@ -178,7 +178,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
 
     ``phases``: seconds so far by phase; the manifest records them with this part's
     (build and fit, predict, score, save: model, reports and plots)."""
-    from seqclf.backend import environment, keras
+    from seqclf.backend import environment, keras, make_prediction_step
     from seqclf.distributed import workers
     from seqclf.streaming import test_proba
 
@@ -202,10 +202,7 @@ def _fit(cfg: Config, d: Prepared, hardware: Hardware, run_dir: Path,
         write_history(run_dir / runs.HISTORY, history_rows(closed_form))
     shutil.rmtree(run_dir / runs.BACKUP, ignore_errors=True)
     if plan.backend == "tensorflow" and plan.jit_compile is True:
-        # One test set does not pay for an XLA compile of the forward pass (seconds on a
-        # CPU): TensorFlow runs it as a graph without. (JAX without jit would run it op by
-        # op.) The saved model keeps the setting it was compiled with.
-        model.jit_compile = False
+        make_prediction_step(model)  # without XLA (made while training, past one epoch)
 
     history = read_history(run_dir / runs.HISTORY)
     epochs_run = len(history.get("loss", []))
