@@ -18,8 +18,9 @@ Framework import alone, each backend, in fresh processes of their own, three tim
 ``import keras`` (the import's seconds in the process, and the whole process), and the
 framework's import as seqclf makes it (``seqclf.backend.keras()``: the garbage collector
 off, compile caches set). seqclf's own time = whole process - fit (``model.fit``,
-compile included) - that second import: everything seqclf does besides importing the
-framework and fitting. Strict subtracts the framework's import as it ran in seqclf's
+compile included) - that second import, timed again just before and just after each
+seqclf run (their mean; the machine's speed drifts over a long benchmark): everything
+seqclf does besides importing the framework and fitting. Strict subtracts the framework's import as it ran in seqclf's
 process instead (``phases``), and so also counts the pandas, NumPy and scikit-learn
 imports that seqclf makes first and the framework's import would make anyway. The
 breakdown comes from the run's manifest (``phases``). Writes
@@ -78,6 +79,8 @@ def timed(cmd: list[str], environment: dict[str, str]) -> tuple[float, str]:
 
 
 def run_seqclf(config: Path, sets: list[str], cache: Path | None, work: Path) -> dict[str, Any]:
+    backend = "jax" if "training.backend=jax" in sets else "tensorflow"
+    before = import_seconds(backend, plain=False)["seqclf_import"]
     out = Path(tempfile.mkdtemp(dir=work))
     cmd = seqclf_command() + ["train", str(config), "--output-dir", str(out)]
     for s in sets:
@@ -87,8 +90,10 @@ def run_seqclf(config: Path, sets: list[str], cache: Path | None, work: Path) ->
     manifest = json.loads((run / "manifest.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
     shutil.rmtree(out)
+    after = import_seconds(backend, plain=False)["seqclf_import"]
     phases = manifest["phases"]
     return {"whole": seconds, "fit": phases["fit"], "phases": phases,
+            "import_beside": (before + after) / 2,
             "in_process": manifest["seconds"], "accuracy": metrics["test"]["accuracy"],
             "compute": {k: manifest["compute"][k] for k in ("jit_compile", "steps_per_execution",
                                                             "work")}}
@@ -102,10 +107,11 @@ def run_plain(model: str, epochs: int, seed: int) -> dict[str, Any]:
     return {"whole": seconds, "fit": result["seconds"], "accuracy": result["accuracy"]}
 
 
-def import_seconds(backend: str) -> dict[str, float]:
+def import_seconds(backend: str, plain: bool = True) -> dict[str, float]:
     """The framework's import alone, in fresh processes: ``import keras`` (its seconds in
-    the process, and the whole process's: Python's start-up and teardown included), and
-    as seqclf makes it (``seqclf.backend.keras()``, its seconds in the process)."""
+    the process, and the whole process's: Python's start-up and teardown included; left
+    out when not ``plain``), and as seqclf makes it (``seqclf.backend.keras()``, its
+    seconds in the process)."""
     e = dict(env(None), KERAS_BACKEND=backend)
 
     def probe(statement: str) -> tuple[float, float]:
@@ -113,10 +119,12 @@ def import_seconds(backend: str) -> dict[str, float]:
                                f"{statement}; print(time.perf_counter() - start)"], e)
         return whole, float(stdout.strip().splitlines()[-1])
 
-    whole, plain = probe("import keras")
     _, seqclf_way = probe("from seqclf import backend; start = time.perf_counter(); "
                           "backend.keras()")
-    return {"whole": whole, "import": plain, "seqclf_import": seqclf_way}
+    if not plain:
+        return {"seqclf_import": seqclf_way}
+    whole, plain_import = probe("import keras")
+    return {"whole": whole, "import": plain_import, "seqclf_import": seqclf_way}
 
 
 def one_round(seed: int, epochs: list[int], work: Path, jax: bool) -> list[dict[str, Any]]:
@@ -163,7 +171,12 @@ def span(values: list[float]) -> str:
 
 def own_seconds(row: dict[str, Any], imports: dict[str, float]) -> float:
     """Whole process - fit - the framework's import as seqclf makes it, alone in a process
-    of its own (the median over the rounds; pandas, NumPy and scikit-learn included)."""
+    of its own (pandas, NumPy and scikit-learn included): the mean of the two imports timed
+    just before and just after this run, so that the machine slowing or speeding up over a
+    long benchmark does not count as seqclf's (runs recorded before those probes existed
+    use the median of the round's probes)."""
+    if "import_beside" in row:
+        return row["whole"] - row["import_beside"] - row["fit"]
     backend = "jax" if row["job"] == JOBS[3] else "tensorflow"
     return row["whole"] - imports[backend] - row["fit"]
 
@@ -216,7 +229,9 @@ def render(rows: list[dict[str, Any]], command: str, started: str, minutes: floa
         + (f", JAX {imports['jax']:.1f} s" if "jax" in imports else "") + ". "
         "fit: `model.fit` from start to end, the compile included. own: seqclf's time outside "
         "the framework's import and fit: whole - fit - the framework's import as seqclf "
-        "makes it, alone (pandas, NumPy and scikit-learn included); strict subtracts the "
+        "makes it, alone (pandas, NumPy and scikit-learn included), timed in a fresh process "
+        "just before and just after each run (their mean, so that the machine's drift over "
+        "the benchmark is not counted as seqclf's); strict subtracts the "
         "framework's import as it ran in seqclf's process instead (see the breakdown "
         "below).",
         "",
@@ -264,7 +279,8 @@ def render(rows: list[dict[str, Any]], command: str, started: str, minutes: floa
               "framework as it ran in seqclf's process, so it counts seqclf's start-up imports "
               "of pandas, NumPy and scikit-learn that Keras's import makes anyway (a plain "
               "script pays them inside its `import keras`). own: whole - fit - the "
-              "framework's import as seqclf makes it, alone in a process of its own.", "",
+              "framework's import as seqclf makes it, alone in a process of its own, just "
+              "before and just after the run (their mean).", "",
               "| run | whole | start-up and exit | read | framework | build | fit | predict | "
               "score | save | own, strict | own |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
