@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from seqclf import outputs, probability, runs
+from seqclf import outputs, probability, report, runs
 from seqclf.errors import SeqclfError, must_be
 
 # Points on each integrated-gradients path: a confident model's probability turns within a
@@ -559,53 +559,6 @@ def _write(out: Path, record: dict[str, Any], ids: list[str], attributions: np.n
         writer.writerow([r["rank"], r["channel"], repr(r["accuracy_drop"]), repr(r["std"])])
     runs.write_text(out / IMPORTANCE, buffer.getvalue())
     runs.write_json(out / EXPLANATION, record)
-    runs.save_figure(out / HEATMAP, _heatmaps(ids, attributions, real, channels, method))
-    runs.save_figure(out / IMPORTANCE_PLOT, _bars(importance))
+    runs.save_figure(out / HEATMAP, report.attribution_figure(ids, attributions, real, channels, method))
+    runs.save_figure(out / IMPORTANCE_PLOT, report.importance_figure(importance))
     return [out / n for n in (EXPLANATION, ATTRIBUTIONS, IMPORTANCE, HEATMAP, IMPORTANCE_PLOT)]
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _heatmaps(ids: list[str], attributions: np.ndarray, real: np.ndarray,
-              channels: list[str], method: str) -> Any:
-    """One heat map per sequence: channels x steps, red for evidence for the predicted
-    class, blue against; padded steps grey."""
-    plt = _pyplot()
-    n = max(1, len(ids))
-    fig, axes = plt.subplots(n, 1, figsize=(9, 0.6 + 0.35 * len(channels) * n + 0.5 * n),
-                             squeeze=False)
-    for ax, seq_id, attr, mask in zip(axes[:, 0], ids, attributions, real):
-        limit = float(np.abs(attr).max()) or 1.0
-        shown = np.ma.masked_array(attr.T, mask=np.repeat(~mask[None], attr.shape[1], 0))
-        cmap = plt.get_cmap("RdBu_r").with_extremes(bad="#d9d9d9")
-        image = ax.imshow(shown, aspect="auto", cmap=cmap, vmin=-limit, vmax=limit,
-                          interpolation="nearest")
-        ax.set_yticks(range(len(channels)), channels)
-        ax.set_title(f"{seq_id}", fontsize=9, loc="left")
-        fig.colorbar(image, ax=ax, pad=0.01)
-    axes[-1, 0].set_xlabel("step (grey: padding)")
-    fig.suptitle(f"attributions to the predicted class ({method.replace('_', ' ')})",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def _bars(importance: list[dict[str, Any]]) -> Any:
-    """Permutation importance per channel: mean accuracy drop, one standard deviation."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 0.8 + 0.35 * len(importance)))
-    names = [r["channel"] for r in importance][::-1]
-    ax.barh(names, [r["accuracy_drop"] for r in importance][::-1],
-            xerr=[r["std"] for r in importance][::-1], color="#4c72b0")
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("accuracy drop when the channel is shuffled")
-    ax.set_title("permutation importance", fontsize=10)
-    fig.tight_layout()
-    return fig

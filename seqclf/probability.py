@@ -127,10 +127,10 @@ def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = ECE
 
 
 def pr_curves(y: np.ndarray, proba: np.ndarray, classes: list[str]
-              ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Precision-recall curves (precision, recall): the second class's for two classes,
-    else one-vs-rest per class that occurs in ``y`` (and not on every sequence), the
-    class with the most sequences first (ties in class order)."""
+              ) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """Precision-recall curves (precision, recall, average precision): the second
+    class's for two classes, else one-vs-rest per class that occurs in ``y`` (and not on
+    every sequence), the class with the most sequences first (ties in class order)."""
     from sklearn.metrics import precision_recall_curve
 
     y = np.asarray(y, dtype=np.int64)
@@ -141,7 +141,8 @@ def pr_curves(y: np.ndarray, proba: np.ndarray, classes: list[str]
         positive = y == c
         if positive.any() and not positive.all():
             precision, recall, _ = precision_recall_curve(positive, proba[:, c])
-            out[str(classes[c])] = (precision, recall)
+            out[str(classes[c])] = (precision, recall,
+                                    _average_precision(positive, proba[:, c]))
     return out
 
 

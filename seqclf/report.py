@@ -267,20 +267,19 @@ def reliability_figure(bins: list[dict[str, Any]], title: str,
 PR_NAMED_CURVES = 10
 
 
-def precision_recall_figure(curves: dict[str, tuple[Any, Any]], title: str,
+def precision_recall_figure(curves: dict[str, tuple[Any, Any, float]], title: str,
                             point: tuple[float, float, str] | None = None) -> Any:
     """Precision against recall, one curve per name (binary: the positive class; more:
-    one-vs-rest per class, largest class first), each named with its average precision;
-    ``point``: (recall, precision, label) of the chosen threshold."""
+    one-vs-rest per class, largest class first), each (precision, recall, average
+    precision) and named with its average precision; ``point``: (recall, precision,
+    label) of the chosen threshold."""
     plt = _pyplot()
     many = len(curves) > 1
     fig, ax = plt.subplots(figsize=(7.5 if many else 5.5, 4.5))
     items = list(curves.items())
-    for name, (precision, recall) in items[:PR_NAMED_CURVES]:
-        # average precision: the step-wise sum, recall falling along the curve
-        ap = -float(np.sum(np.diff(recall) * np.asarray(precision)[:-1]))
+    for name, (precision, recall, ap) in items[:PR_NAMED_CURVES]:
         ax.step(recall, precision, where="post", label=f"{name} (AP {ap:.2f})")
-    for i, (precision, recall) in enumerate(c for _, c in items[PR_NAMED_CURVES:]):
+    for i, (precision, recall, _) in enumerate(c for _, c in items[PR_NAMED_CURVES:]):
         ax.step(recall, precision, where="post", color="lightgrey", linewidth=0.8, zorder=1,
                 label=None if i else f"{len(items) - PR_NAMED_CURVES} smaller classes")
     if point is not None:
@@ -310,3 +309,43 @@ def confusion_text(matrix: list[list[int]], labels: list[str]) -> str:
     rows = [f"{label:>{width}} " + " ".join(f"{v:>{width}}" for v in row)
             for label, row in zip(labels, matrix)]
     return "\n".join([head, *rows])
+
+
+def attribution_figure(ids: list[str], attributions: np.ndarray, real: np.ndarray,
+                       channels: list[str], method: str) -> Any:
+    """``seqclf explain``'s heat maps, one per sequence: channels x steps, red for evidence
+    for the predicted class, blue against; padded steps grey. Laid out by tight_layout:
+    a command run on a few sequences, not a step of every training run."""
+    plt = _pyplot()
+    n = max(1, len(ids))
+    fig, axes = plt.subplots(n, 1, figsize=(9, 0.6 + 0.35 * len(channels) * n + 0.5 * n),
+                             squeeze=False)
+    for ax, seq_id, attr, mask in zip(axes[:, 0], ids, attributions, real):
+        limit = float(np.abs(attr).max()) or 1.0
+        shown = np.ma.masked_array(attr.T, mask=np.repeat(~mask[None], attr.shape[1], 0))
+        cmap = plt.get_cmap("RdBu_r").with_extremes(bad="#d9d9d9")
+        image = ax.imshow(shown, aspect="auto", cmap=cmap, vmin=-limit, vmax=limit,
+                          interpolation="nearest")
+        ax.set_yticks(range(len(channels)), channels)
+        ax.set_title(f"{seq_id}", fontsize=9, loc="left")
+        fig.colorbar(image, ax=ax, pad=0.01)
+    axes[-1, 0].set_xlabel("step (grey: padding)")
+    fig.suptitle(f"attributions to the predicted class ({method.replace('_', ' ')})",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def importance_figure(importance: list[dict[str, Any]]) -> Any:
+    """``seqclf explain``'s permutation importance per channel: mean accuracy drop, one
+    standard deviation."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 0.8 + 0.35 * len(importance)))
+    names = [r["channel"] for r in importance][::-1]
+    ax.barh(names, [r["accuracy_drop"] for r in importance][::-1],
+            xerr=[r["std"] for r in importance][::-1], color="#4c72b0")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("accuracy drop when the channel is shuffled")
+    ax.set_title("permutation importance", fontsize=10)
+    fig.tight_layout()
+    return fig
