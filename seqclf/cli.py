@@ -641,6 +641,19 @@ def data_convert(
         typer.echo(f"wrote {path}: {n} sequences, {rows} rows ({done.layout} layout)")
 
 
+def _reflowed(doc: str) -> str:
+    """``doc`` with each paragraph on one line: rich keeps a docstring's single line
+    breaks, which at a terminal narrower than the source broke sentences into ragged
+    lines ("then\nthe\ntest accuracy")."""
+    import inspect
+
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+
+
+for _command in app.registered_commands + data_app.registered_commands:
+    _command.help = _command.help or _reflowed(_command.callback.__doc__ or "")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -194,6 +194,21 @@ def test_no_arguments_shows_help():
     assert "train" in result.output and "evaluate" in result.output
 
 
+@pytest.mark.parametrize("name", [c.name or c.callback.__name__.replace("_", "-")
+                                  for c in app.registered_commands])
+def test_help_fills_each_line_to_the_terminal_width(name):
+    """Each paragraph of a command's help wraps where the terminal ends, not where its
+    docstring's lines did (rich keeps single line breaks)."""
+    width = 60
+    result = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    prose = [line.strip() for line in result.output.split("╭")[0].splitlines()][2:]
+    assert sum(map(bool, prose)) >= 1
+    for line, after in zip(prose, prose[1:]):
+        if line and after:  # a break inside a paragraph: the next word did not fit
+            assert len(line) + 1 + len(after.split()[0]) > width - 2, (line, after)
+
+
 # --- user errors: one line, exit code 2 ----------------------------------------------
 
 
