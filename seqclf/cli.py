@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
 import os
 import signal
@@ -645,8 +646,6 @@ def _reflowed(doc: str) -> str:
     """``doc`` with each paragraph on one line: rich keeps a docstring's single line
     breaks, which at a terminal narrower than the source broke sentences into ragged
     lines ("then\nthe\ntest accuracy")."""
-    import inspect
-
     return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
 
 

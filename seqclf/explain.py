@@ -559,6 +559,7 @@ def _write(out: Path, record: dict[str, Any], ids: list[str], attributions: np.n
         writer.writerow([r["rank"], r["channel"], repr(r["accuracy_drop"]), repr(r["std"])])
     runs.write_text(out / IMPORTANCE, buffer.getvalue())
     runs.write_json(out / EXPLANATION, record)
-    runs.save_figure(out / HEATMAP, report.attribution_figure(ids, attributions, real, channels, method))
+    runs.save_figure(out / HEATMAP,
+                     report.attribution_figure(ids, attributions, real, channels, method))
     runs.save_figure(out / IMPORTANCE_PLOT, report.importance_figure(importance))
     return [out / n for n in (EXPLANATION, ATTRIBUTIONS, IMPORTANCE, HEATMAP, IMPORTANCE_PLOT)]
