@@ -194,13 +194,21 @@ def test_no_arguments_shows_help():
     assert "train" in result.output and "evaluate" in result.output
 
 
-@pytest.mark.parametrize("name", [c.name or c.callback.__name__.replace("_", "-")
-                                  for c in app.registered_commands])
-def test_help_fills_each_line_to_the_terminal_width(name):
+def _command_names() -> list[list[str]]:
+    from seqclf.cli import data_app
+
+    def name(c):
+        return c.name or c.callback.__name__.replace("_", "-")
+    return ([[name(c)] for c in app.registered_commands]
+            + [["data", name(c)] for c in data_app.registered_commands])
+
+
+@pytest.mark.parametrize("names", _command_names(), ids=" ".join)
+def test_help_fills_each_line_to_the_terminal_width(names):
     """Each paragraph of a command's help wraps where the terminal ends, not where its
     docstring's lines did (rich keeps single line breaks)."""
     width = 60
-    result = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": str(width)})
+    result = CliRunner().invoke(app, [*names, "--help"], env={"COLUMNS": str(width)})
     assert result.exit_code == 0, result.output
     prose = [line.strip() for line in result.output.split("╭")[0].splitlines()][2:]
     assert sum(map(bool, prose)) >= 1
