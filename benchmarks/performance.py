@@ -58,7 +58,8 @@ CSV_STEPS = 200
 # The seqclf variants timed: name -> --set overrides. Everything here is a config key a
 # user can write; "seqclf default" is the config as shipped, with seqclf's defaults
 # (TensorFlow, steps_per_execution auto = 32, jit_compile auto: XLA for <= 64-unit stacks
-# in runs of >= 50 epochs, decided for the shipped epoch count, see job_seqclf;
+# when the run's work pays for the compile, decided for the shipped epoch count, see
+# job_seqclf and seqclf.compute;
 # intra_op_threads auto: one thread per op on a CPU of <= 2 cores).
 VARIANTS: dict[str, list[str]] = {
     "seqclf default": [],
@@ -742,8 +743,11 @@ NOTES: list[str] = [
     "## What changed in seqclf, and the evidence",
     "",
     "- **`training.jit_compile: auto` = XLA on a TensorFlow CPU for small recurrent stacks "
-    "in long runs** (new; it was off): every recurrent layer at most 64 units, at least 50 "
-    "epochs, one device, `family: recurrent` (`seqclf.compute.jit_compile`). An "
+    "when the run's work pays for the compile**: every recurrent layer at most 64 units, at "
+    "least 20,000 batch-steps of training (epochs x batches x steps; 5,000 when this "
+    "machine compiled the model before), one device, `family: recurrent` "
+    "(`seqclf.compute.jit_compile`); an epoch's short last batch is then padded, so the "
+    "step compiles once. An "
     "LSTM(50) epoch is mostly TensorFlow's per-op dispatch inside the recurrent while loop, "
     "which XLA compiles away (compare 'seqclf default' with 'seqclf no XLA', same seeds); "
     "at 2 x LSTM(128) XLA was slower in every earlier run (the 'seqclf jit' row of the "
