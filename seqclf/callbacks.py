@@ -157,10 +157,11 @@ def progress_callback(k: Any, progress: Progress) -> Any:
 
 def prediction_warmup(k: Any, batch: np.ndarray) -> Any:
     """Readies the model's prediction step (TensorFlow) while it trains: from the second
-    epoch on, a background thread runs ``predict_on_batch`` once on ``batch`` (zeros of
-    the shape and type later predictions come in), which traces the step as a graph and
-    runs it. Tracing a recurrent model took 0.25-0.6 s of the command after training on 2
-    CPU cores, while training kept mostly to one core.
+    epoch on, a background thread traces the step as a graph (``predict_on_batch``'s
+    function, for ``batch``: zeros of the shape and type later predictions come in)
+    without running it, so training draws the same random numbers with it or without.
+    Tracing a recurrent model took 0.25-0.6 s of the command after training on 2 CPU
+    cores, while training kept mostly to one core.
 
     It must come first in the list given to fit: every epoch's end (and the fit's) waits
     for the thread before the other callbacks run, so it only ever overlaps training and
@@ -185,7 +186,11 @@ def prediction_warmup(k: Any, batch: np.ndarray) -> Any:
 
             def warm() -> None:
                 with contextlib.suppress(Exception):
-                    model.predict_on_batch(batch)
+                    # Traced, not run: running the step draws from the layers' seed
+                    # generators (Keras's LSTM advances its dropout seed in inference
+                    # too), at a point of training that depends on the threads' timing,
+                    # and so changed the dropout masks of the epochs after it.
+                    model.predict_function.get_concrete_function([(batch,)])
 
             self.thread = threading.Thread(target=warm, name="seqclf-prediction-warmup",
                                            daemon=True)

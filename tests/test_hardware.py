@@ -511,8 +511,8 @@ def test_xla_model_compiles_with_xla_and_trains_reproducibly(long_data):
 @pytest.mark.parametrize("epochs, made_while_training", [(1, False), (3, True)])
 def test_prediction_step_is_made_while_training_from_the_second_epoch(
         long_data, epochs, made_while_training):
-    """From the second epoch a background thread traces (and runs) the prediction step in
-    the batches predictions come in, so predicting after the fit traces nothing more and
+    """From the second epoch a background thread traces the prediction step in the
+    batches predictions come in, so predicting after the fit traces nothing more and
     gives what the model computes; the first epoch runs alone."""
     import numpy as np
 
@@ -530,6 +530,32 @@ def test_prediction_step_is_made_while_training_from_the_second_epoch(
     proba = predict_proba(model, d.x_train, cfg)
     assert model.predict_function.experimental_get_tracing_count() == 1
     np.testing.assert_allclose(proba, np.asarray(model(d.x_train, training=False)), atol=1e-6)
+
+
+def test_the_prediction_warm_up_leaves_training_as_it_is(long_data, monkeypatch):
+    """Tracing the prediction step during training draws no random numbers: the same
+    seed gives the same weights with the warm-up as without it (running the step would
+    advance the LSTM's dropout seed at a point that depends on the threads' timing)."""
+    import numpy as np
+
+    from seqclf import fitting
+    from seqclf.compute import setup as setup_hardware
+    from seqclf.config import load_config
+    from seqclf.prepare import prepare
+
+    cfg = load_config(long_data / "tiny.yaml", ["training.epochs=3", "training.batch_size=16",
+                                                "model.dropout=0.3"])
+    d = prepare(cfg)
+
+    def weights() -> list:
+        model, _, _ = fitting.fit_model(cfg, d, setup_hardware(cfg, d.work()))
+        return [np.asarray(w) for w in model.get_weights()]
+
+    with_warm_up = weights()
+    monkeypatch.setattr(fitting, "prediction_warmup",
+                        lambda k, batch: k.callbacks.Callback())
+    for a, b in zip(with_warm_up, weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def _batches(source):
