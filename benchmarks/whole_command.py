@@ -20,10 +20,11 @@ framework's import as seqclf makes it (``seqclf.backend.keras()``: the garbage c
 off, compile caches set). seqclf's own time = whole process - fit (``model.fit``,
 compile included) - that second import, timed again just before and just after each
 seqclf run (their mean; the machine's speed drifts over a long benchmark): everything
-seqclf does besides importing the framework and fitting. Strict subtracts the framework's import as it ran in seqclf's
-process instead (``phases``), and so also counts the pandas, NumPy and scikit-learn
-imports that seqclf makes first and the framework's import would make anyway. The
-breakdown comes from the run's manifest (``phases``). Writes
+seqclf does besides importing the framework and fitting. Strict subtracts the
+framework's import as it ran in seqclf's process instead (``phases``), and so also
+counts the pandas, NumPy and scikit-learn imports that seqclf makes first and the
+framework's import would make anyway. The breakdown comes from the run's manifest
+(``phases``). Writes
 docs/results/whole-command.md and .json. Needs the Reuters files in $KERAS_HOME/datasets
 (``seqclf data reuters --output data/reuters`` is run when data/reuters is missing).
 """
@@ -80,7 +81,7 @@ def timed(cmd: list[str], environment: dict[str, str]) -> tuple[float, str]:
 
 def run_seqclf(config: Path, sets: list[str], cache: Path | None, work: Path) -> dict[str, Any]:
     backend = "jax" if "training.backend=jax" in sets else "tensorflow"
-    before = import_seconds(backend, plain=False)["seqclf_import"]
+    before = seqclf_import_seconds(backend)
     out = Path(tempfile.mkdtemp(dir=work))
     cmd = seqclf_command() + ["train", str(config), "--output-dir", str(out)]
     for s in sets:
@@ -90,7 +91,7 @@ def run_seqclf(config: Path, sets: list[str], cache: Path | None, work: Path) ->
     manifest = json.loads((run / "manifest.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
     shutil.rmtree(out)
-    after = import_seconds(backend, plain=False)["seqclf_import"]
+    after = seqclf_import_seconds(backend)
     phases = manifest["phases"]
     return {"whole": seconds, "fit": phases["fit"], "phases": phases,
             "import_beside": (before + after) / 2,
@@ -107,24 +108,28 @@ def run_plain(model: str, epochs: int, seed: int) -> dict[str, Any]:
     return {"whole": seconds, "fit": result["seconds"], "accuracy": result["accuracy"]}
 
 
-def import_seconds(backend: str, plain: bool = True) -> dict[str, float]:
+def _probe(backend: str, statement: str) -> tuple[float, float]:
+    """A fresh process that runs ``statement``: its whole seconds (Python's start-up and
+    teardown included), and the seconds ``statement`` took in it."""
+    whole, stdout = timed([sys.executable, "-c", "import time; start = time.perf_counter(); "
+                           f"{statement}; print(time.perf_counter() - start)"],
+                          dict(env(None), KERAS_BACKEND=backend))
+    return whole, float(stdout.strip().splitlines()[-1])
+
+
+def seqclf_import_seconds(backend: str) -> float:
+    """The framework's import as seqclf makes it (``seqclf.backend.keras()``), alone in a
+    fresh process: its seconds in the process."""
+    return _probe(backend, "from seqclf import backend; start = time.perf_counter(); "
+                           "backend.keras()")[1]
+
+
+def import_seconds(backend: str) -> dict[str, float]:
     """The framework's import alone, in fresh processes: ``import keras`` (its seconds in
-    the process, and the whole process's: Python's start-up and teardown included; left
-    out when not ``plain``), and as seqclf makes it (``seqclf.backend.keras()``, its
-    seconds in the process)."""
-    e = dict(env(None), KERAS_BACKEND=backend)
-
-    def probe(statement: str) -> tuple[float, float]:
-        whole, stdout = timed([sys.executable, "-c", "import time; start = time.perf_counter(); "
-                               f"{statement}; print(time.perf_counter() - start)"], e)
-        return whole, float(stdout.strip().splitlines()[-1])
-
-    _, seqclf_way = probe("from seqclf import backend; start = time.perf_counter(); "
-                          "backend.keras()")
-    if not plain:
-        return {"seqclf_import": seqclf_way}
-    whole, plain_import = probe("import keras")
-    return {"whole": whole, "import": plain_import, "seqclf_import": seqclf_way}
+    the process, and the whole process's), and as seqclf makes it."""
+    seqclf_way = seqclf_import_seconds(backend)
+    whole, plain = _probe(backend, "import keras")
+    return {"whole": whole, "import": plain, "seqclf_import": seqclf_way}
 
 
 def one_round(seed: int, epochs: list[int], work: Path, jax: bool) -> list[dict[str, Any]]:
