@@ -39,9 +39,17 @@ XLA_MIN_BATCH_STEPS_COMPILED = 5_000  # when this machine compiled the model bef
 # TensorFlow with XLA (faster per epoch, bit-identical losses); 1 on TensorFlow without
 # XLA (no gain measured), and where Keras or seqclf's loop runs one batch per call.
 STEPS_PER_EXECUTION_AUTO = 32
+# training.batch_parts: auto: on TensorFlow with XLA on a CPU-only machine of at least
+# this many cores, each batch in this many parts trained side by side (seqclf.split_step;
+# a fourth less time per epoch for the tutorial's stacked LSTM on 2 cores), when every
+# part gets at least BATCH_PARTS_MIN_ROWS rows; threads per op are then TensorFlow's
+# default (the parts run on one core each). Measured on 2 cores
+# (docs/results/cpu-training-step.md); more parts and larger machines are unmeasured.
+BATCH_PARTS_AUTO = 2
+BATCH_PARTS_MIN_ROWS = 16
 # training.intra_op_threads: auto: one thread per TensorFlow op on a CPU-only machine of
-# at most this many cores (the per-op thread pools contend there); elsewhere TensorFlow's
-# default. Larger machines and GPUs are unmeasured.
+# at most this many cores (the per-op thread pools contend there), unless batches train
+# in parts; elsewhere TensorFlow's default. Larger machines and GPUs are unmeasured.
 SINGLE_THREAD_MAX_CORES = 2
 
 
@@ -70,6 +78,8 @@ class Plan:
         jit_compile: XLA: True, False, or "auto" (Keras's own choice; ``resolved``
             replaces it with what the compiled model does).
         steps_per_execution: Batches per compiled call.
+        batch_parts: Parts each training batch is split into, trained side by side (1:
+            whole batches; see ``seqclf.split_step``).
         intra_op_threads: TensorFlow's threads per operation to set; None: its default.
         cudnn_reasons: Why the cuDNN kernel would not run on a GPU (empty: it would).
         work: The training work the ``auto`` rules weighed (None: not known, e.g. no data).
@@ -83,6 +93,7 @@ class Plan:
     intra_op_threads: int | None
     cudnn_reasons: tuple[str, ...]
     work: Work | None = None
+    batch_parts: int = 1
 
     @property
     def device(self) -> str:
@@ -103,15 +114,21 @@ class Plan:
         parts = [f"{self.backend} on {self.device}", xla]
         if self.steps_per_execution > 1:
             parts.append(f"{self.steps_per_execution} batches per call")
+        if self.batch_parts > 1:
+            parts.append(f"each batch in {self.batch_parts} parts side by side")
         if self.intra_op_threads:
             parts.append(f"{self.intra_op_threads} thread"
                          f"{'s' if self.intra_op_threads > 1 else ''} per op")
         return "compute: " + ", ".join(parts)
 
     def resolved(self, model: Any) -> "Plan":
-        """This plan as the compiled ``model`` runs it (XLA, batches per call)."""
+        """This plan as the compiled ``model`` runs it (XLA, batches per call, parts)."""
+        from seqclf import split_step
+
+        parts = self.batch_parts if split_step.eligible(model) is None else 1
         return dataclasses.replace(self, jit_compile=model.jit_compile is True,
-                                   steps_per_execution=int(model.steps_per_execution))
+                                   steps_per_execution=int(model.steps_per_execution),
+                                   batch_parts=parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "device": self.device,
@@ -124,10 +141,13 @@ def plan(cfg: Config, backend: str, gpus: int, cores: int, work: Work | None = N
     t = cfg.training
     gpus = 0 if t.device == "cpu" else gpus
     jit = jit_compile(cfg, backend, bool(gpus), work)
+    parts = batch_parts(cfg, backend, gpus, cores, xla=jit is True)
     return Plan(backend=backend, gpus=gpus, cores=cores, jit_compile=jit,
                 steps_per_execution=steps_per_execution(cfg, backend, xla=jit is True),
-                intra_op_threads=intra_op_threads(t.intra_op_threads, backend, gpus, cores),
-                cudnn_reasons=tuple(cudnn_reasons(cfg, backend)), work=work)
+                intra_op_threads=intra_op_threads(t.intra_op_threads, backend, gpus, cores,
+                                                  split=parts > 1),
+                cudnn_reasons=tuple(cudnn_reasons(cfg, backend)), work=work,
+                batch_parts=parts)
 
 
 def jit_compile(cfg: Config, backend: str, gpu: bool, work: Work | None = None) -> bool | str:
@@ -212,14 +232,33 @@ def steps_per_execution(cfg: Config, backend: str, xla: bool) -> int:
     return STEPS_PER_EXECUTION_AUTO
 
 
-def intra_op_threads(setting: int | str | None, backend: str, gpus: int,
-                     cores: int) -> int | None:
+def batch_parts(cfg: Config, backend: str, gpus: int, cores: int, xla: bool) -> int:
+    """``training.batch_parts`` with ``auto`` decided (see BATCH_PARTS_AUTO).
+
+    Raises:
+        SeqclfError: More than one part asked for where batches train whole: another
+            backend (from KERAS_BACKEND, after the config was validated) or no XLA.
+    """
+    t = cfg.training
+    if t.batch_parts != "auto":
+        if t.batch_parts > 1 and (backend != "tensorflow" or not xla):
+            raise must_be(cfg.source, "training.batch_parts", "1 or 'auto' without XLA on "
+                          "TensorFlow (each part is an XLA program)", t.batch_parts)
+        return t.batch_parts
+    whole = (backend != "tensorflow" or gpus or not xla or t.distribute != "none"
+             or cores < BATCH_PARTS_AUTO
+             or t.batch_size < BATCH_PARTS_AUTO * BATCH_PARTS_MIN_ROWS)
+    return 1 if whole else BATCH_PARTS_AUTO
+
+
+def intra_op_threads(setting: int | str | None, backend: str, gpus: int, cores: int,
+                     split: bool = False) -> int | None:
     """``training.intra_op_threads``: a count as it is; ``auto`` 1 for TensorFlow on a
-    CPU-only machine of at most SINGLE_THREAD_MAX_CORES cores, else None (the framework's
-    default); None as it is."""
+    CPU-only machine of at most SINGLE_THREAD_MAX_CORES cores whose batches train whole
+    (not ``split`` into parts), else None (the framework's default); None as it is."""
     if setting != "auto":
         return setting
-    if backend == "tensorflow" and not gpus and cores <= SINGLE_THREAD_MAX_CORES:
+    if backend == "tensorflow" and not gpus and cores <= SINGLE_THREAD_MAX_CORES and not split:
         return 1
     return None
 
@@ -300,4 +339,8 @@ def setup(cfg: Config, work: Work | None = None) -> Hardware:
         warnings.append("TensorBoard logs need the tensorflow and tensorboard packages "
                         "(Keras writes them with tf.summary); this run writes none.")
     p = dataclasses.replace(p, intra_op_threads=threads_per_op())  # what actually runs
+    if p.batch_parts > 1 and t.batch_parts == "auto" and p.intra_op_threads == 1:
+        # TensorFlow already runs with one thread per op in this process (an earlier
+        # run's plan), where parts ran slower than whole batches
+        p = dataclasses.replace(p, batch_parts=1)
     return Hardware(p, t.mixed_precision and bool(p.gpus), tensorboard, strategy, warnings)

@@ -299,11 +299,19 @@ class TrainingConfig(Section):
     # ends are unchanged.
     steps_per_execution: Union[int, Literal["auto"]] = Field(
         "auto", description="batches per compiled call: an integer or auto")
+    # Each training batch split into parts trained side by side, one core each, their
+    # gradients averaged into the batch's (seqclf.split_step): the same update up to
+    # rounding, so a run differs from one trained in whole batches in the last digits.
+    batch_parts: Union[int, Literal["auto"]] = Field(
+        "auto", description="parts each training batch is split into, trained side by "
+                            "side: auto (2 on TensorFlow with XLA on a CPU of 2 or more cores"
+                            ") or an integer")
     # Threads TensorFlow gives one operation (its intra-op parallelism). null:
     # TensorFlow's default (one thread per core) everywhere.
     intra_op_threads: Union[int, Literal["auto"], None] = Field(
         "auto", description="TensorFlow's threads per operation: auto (1 on a CPU-only machine of"
-                            " at most 2 cores), an integer, or null (TensorFlow's default)")
+                            " at most 2 cores, unless batches train in parts), an integer, or "
+                            "null (TensorFlow's default)")
 
     @field_validator("class_weight", mode="before")
     @classmethod
@@ -365,7 +373,7 @@ class TrainingConfig(Section):
             raise PydanticCustomError("constraint", "an integer >= 1, 'auto' or null")
         return value
 
-    @field_validator("steps_per_execution", mode="before")
+    @field_validator("steps_per_execution", "batch_parts", mode="before")
     @classmethod
     def _check_steps_per_execution(cls, value: Any) -> Any:
         if not (is_int(value) or value == "auto"):
@@ -395,6 +403,12 @@ class TrainingConfig(Section):
         why = single_step_only(self.backend, self.distribute)
         if why and is_int(self.steps_per_execution, 2):
             raise invalid("steps_per_execution", f"1 or 'auto' {why}", self.steps_per_execution)
+        if is_int(self.batch_parts, 2) and (self.backend in ("jax", "torch")
+                                            or self.distribute != "none"
+                                            or self.jit_compile is not True):
+            raise invalid("batch_parts", "1 or 'auto' unless training.jit_compile is true on "
+                           "the TensorFlow backend without training.distribute (each part is "
+                           "an XLA program)", self.batch_parts)
         if is_int(self.intra_op_threads) and self.backend in ("jax", "torch"):
             raise invalid("intra_op_threads", f"'auto' or null when training.backend is "
                            f"{self.backend!r} (a TensorFlow setting)", self.intra_op_threads)

@@ -50,7 +50,7 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         that did not run through ``model.fit``'s callbacks: a closed-form fit's, or an
         ensemble's members' as ``member_<i>_<column>``; None when it did).
     """
-    from seqclf import distributed
+    from seqclf import distributed, split_step
     from seqclf.backend import keras, set_seed
     from seqclf.model import build_model, fixed_batch_padding, member_config
     from seqclf.models import registry
@@ -142,15 +142,16 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         callbacks.append(progress_callback(k, progress))
     pad = last_batch_padding(model, cfg, len(x))
     record["last_batch_padding"] = pad
+    split = hardware.strategy is None and split_step.install(model, hardware.plan.batch_parts)
     fit_start = time.time()
     # Keras's fit cannot run under the multi-worker strategy (see seqclf.distributed).
     if distributed.is_multi_worker(hardware.strategy):
         model = distributed.fit(model, hardware.strategy, x, y, w, validation, t.epochs,
                                 initial_epoch, t.batch_size, t.shuffle, t.seed, callbacks,
                                 rebuild=lambda: build_model(cfg, d.prep, hardware.plan.work))
-    elif pad:
+    elif pad or split:
         model.fit(full_batches(x, y, w, t.batch_size, t.shuffle, t.seed,
-                               k.backend.backend()),
+                               k.backend.backend(), one_thread=split),
                   shuffle=False,  # the batches shuffle themselves (Keras warned it ignores it)
                   validation_data=validation, validation_batch_size=t.batch_size,
                   epochs=t.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
@@ -186,7 +187,8 @@ def last_batch_padding(model: Any, cfg: Config, n: int) -> int:
 
 
 def full_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch_size: int,
-                 shuffle: bool, seed: int, backend: str = "tensorflow") -> Any:
+                 shuffle: bool, seed: int, backend: str = "tensorflow",
+                 one_thread: bool = False) -> Any:
     """The training set as batches of one size (``last_batch_padding``), for ``fit``.
 
     Each epoch (reshuffled when ``shuffle``, seeded) ends with its short batch topped up
@@ -197,13 +199,15 @@ def full_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch_size:
     rows more.
 
     On TensorFlow a tf.data pipeline (a Python ``PyDataset`` cost 0.25 s more per epoch
-    there, through ``from_generator``); on JAX a ``keras.utils.PyDataset``, which Keras
-    reads directly and which imports no TensorFlow.
+    there, through ``from_generator``), on a private thread of its own when
+    ``one_thread`` (batches split into parts need the cores: with tf.data's own pool,
+    one epoch in three or four ran at half speed); on JAX a ``keras.utils.PyDataset``,
+    which Keras reads directly and which imports no TensorFlow.
     """
     n = len(x)
     weights = np.ones(n, np.float32) if w is None else w.astype(np.float32)
     if backend == "tensorflow":
-        return _tf_full_batches(x, y, weights, batch_size, shuffle, seed)
+        return _tf_full_batches(x, y, weights, batch_size, shuffle, seed, one_thread)
     from seqclf.backend import keras
 
     class FullBatches(keras().utils.PyDataset):
@@ -229,7 +233,7 @@ def full_batches(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch_size:
 
 
 def _tf_full_batches(x: np.ndarray, y: np.ndarray, weights: np.ndarray, batch_size: int,
-                     shuffle: bool, seed: int) -> Any:
+                     shuffle: bool, seed: int, one_thread: bool = False) -> Any:
     """``full_batches`` as a tf.data pipeline."""
     import tensorflow as tf
 
@@ -249,7 +253,13 @@ def _tf_full_batches(x: np.ndarray, y: np.ndarray, weights: np.ndarray, batch_si
                 tf.ensure_shape(tf.gather(ys, full), [batch_size, *y.shape[1:]]),
                 tf.ensure_shape(weights, [batch_size]))
 
-    return order.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
+    batches = order.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
+    if one_thread:
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = 1
+        options.autotune.enabled = False
+        batches = batches.with_options(options)
+    return batches
 
 
 def class_weights(cfg: Config, classes: list[Any], y: np.ndarray) -> np.ndarray | None:

@@ -218,7 +218,7 @@ def fit(cfg: Config, d: Any, hardware: Hardware, per_class: np.ndarray | None,
     files each epoch (``model.fit`` on a ``PyDataset``; the multi-worker loop on each
     worker's own files), with the same callbacks as in memory; ``per_class``: the class
     weights ``fit_model`` computed (``fitting.class_weights``), or None."""
-    from seqclf import distributed
+    from seqclf import distributed, split_step
     from seqclf.backend import keras, set_seed
     from seqclf.callbacks import fit_callbacks, progress_callback, restore_or_build
     from seqclf.model import build_model
@@ -245,6 +245,7 @@ def fit(cfg: Config, d: Any, hardware: Hardware, per_class: np.ndarray | None,
         model = _fit_workers(cfg, d, model, hardware, per_class, steps, callbacks,
                              lambda: build_model(cfg, d.prep, hardware.plan.work), progress)
     else:
+        split_step.install(model, hardware.plan.batch_parts)
         train = py_dataset(lambda epoch: batches(cfg, d.train, d.prep, per_class, t.shuffle,
                                                  epoch, t.batch_size), steps)
         validation = None

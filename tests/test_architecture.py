@@ -19,7 +19,7 @@ PACKAGE = ROOT / "seqclf"
 # Bottom to top: a module may import modules of its own layer or of lower ones.
 LAYERS = [
     {"errors", "sections", "progress", "report", "outputs", "summary", "probability"},
-    {"backend"},
+    {"backend", "split_step"},  # split_step: the split training step (TensorFlow)
     {"models"},  # the family plugins and their Keras layers (seqclf/models/)
     {"config"},
     {"data"},  # the data package (seqclf/data/): readers, checks, splits, preprocessing
