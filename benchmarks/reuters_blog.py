@@ -46,7 +46,8 @@ def run_seqclf(name: str, seed: int, epochs: int | None, data_dir: Path, out: Pa
             "accuracy": result.evaluation.accuracy, "baseline": result.evaluation.baseline,
             "seconds": result.fit_seconds, "run_seconds": result.seconds,
             "epochs": result.epochs_run, "run": str(result.run_dir),
-            "jit_compile": manifest["compute"]["jit_compile"], "commit": _commit()}
+            "jit_compile": manifest["compute"]["jit_compile"],
+            "batch_parts": manifest["compute"].get("batch_parts", 1), "commit": _commit()}
 
 
 def _commit() -> str:
@@ -154,10 +155,14 @@ def _seqclf_settings(results: list[dict]) -> list[str]:
     xla = [n for n in SEQCLF_CONFIGS if any(r["config"] == n and r.get("jit_compile")
                                             for r in rows)]
     plain = [n for n in SEQCLF_CONFIGS if n not in xla and any(r["config"] == n for r in rows)]
+    split = [n for n in SEQCLF_CONFIGS if any(r["config"] == n and r.get("batch_parts", 1) > 1
+                                              for r in rows)]
     text = (f"**What the seqclf rows ran with.** The shipped configs unchanged, on commit "
             f"{', '.join(commits)}: `training.jit_compile: auto` compiled "
             f"{', '.join(xla) or 'none'} with XLA"
             + (f" ({', '.join(plain)} without)" if plain else "")
+            + (f", `training.batch_parts: auto` trained each batch of {', '.join(split)} in "
+               "two parts side by side (the batch's update up to rounding)" if split else "")
             + ", and seqclf turns on TensorFlow's op determinism. XLA fuses operations and "
             "rounds differently from the plain script (which runs neither), so the two "
             "agree in mean and spread, not seed for seed. With `--set "

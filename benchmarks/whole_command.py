@@ -96,8 +96,8 @@ def run_seqclf(config: Path, sets: list[str], cache: Path | None, work: Path) ->
     return {"whole": seconds, "fit": phases["fit"], "phases": phases,
             "import_beside": (before + after) / 2,
             "in_process": manifest["seconds"], "accuracy": metrics["test"]["accuracy"],
-            "compute": {k: manifest["compute"][k] for k in ("jit_compile", "steps_per_execution",
-                                                            "work")}}
+            "compute": {k: manifest["compute"].get(k, 1) for k in (
+                "jit_compile", "steps_per_execution", "work", "batch_parts")}}
 
 
 def run_plain(model: str, epochs: int, seed: int) -> dict[str, Any]:
@@ -267,7 +267,8 @@ def render(rows: list[dict[str, Any]], command: str, started: str, minutes: floa
             compute = "-" if not c else (
                 ("XLA" if c["jit_compile"] is True else "no XLA") +
                 (f", {c['steps_per_execution']} batches/call" if c["steps_per_execution"] > 1
-                 else ""))
+                 else "") +
+                (f", {c['batch_parts']} parts" if c.get("batch_parts", 1) > 1 else ""))
             acc = statistics.mean(r["accuracy"] for r in rs)
             lines.append(f"| {MODELS[model]} | {e} | {job} | {whole:.1f} | "
                          f"{span([r['whole'] for r in rs])} | "

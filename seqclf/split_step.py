@@ -66,7 +66,6 @@ def train_function(model: Any, parts: int) -> Callable[[Any], Any]:
 
     ops = keras().ops
     trainable, state = model.trainable_variables, model.non_trainable_variables
-    metrics = model.metrics_variables
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def part_gradients(x: Any, y: Any, w: Any, weights: list[Any], seeds: list[Any],
@@ -77,8 +76,10 @@ def train_function(model: Any, parts: int) -> Callable[[Any], Any]:
         with tf.GradientTape() as tape:
             tape.watch(weights)
             y_pred, seeds = model.stateless_call(weights, seeds, x, training=True)
-            loss, _ = model.stateless_compute_loss(weights, seeds, [v.value for v in metrics],
-                                                   x=x, y=y, y_pred=y_pred, sample_weight=w)
+            # the metrics' variables as they are when traced (fit builds some first)
+            metrics = [v.value for v in model.metrics_variables]
+            loss, _ = model.stateless_compute_loss(weights, seeds, metrics, x=x, y=y,
+                                                   y_pred=y_pred, sample_weight=w)
         return tape.gradient(loss, weights), loss, y_pred, seeds
 
     def average(values: list[Any], shares: list[Any]) -> Any:
