@@ -142,7 +142,8 @@ def fit_model(cfg: Config, d: Prepared, hardware: Hardware, callbacks: Any = (),
         callbacks.append(progress_callback(k, progress))
     pad = last_batch_padding(model, cfg, len(x))
     record["last_batch_padding"] = pad
-    split = hardware.strategy is None and split_step.install(model, hardware.plan.batch_parts)
+    # (the plan splits no batch under a distribution strategy)
+    split = split_step.install(model, hardware.plan.batch_parts)
     fit_start = time.time()
     # Keras's fit cannot run under the multi-worker strategy (see seqclf.distributed).
     if distributed.is_multi_worker(hardware.strategy):

@@ -70,7 +70,7 @@ def train_function(model: Any, parts: int) -> Callable[[Any], Any]:
     @tf.function(jit_compile=True, reduce_retracing=True)
     def part_gradients(x: Any, y: Any, w: Any, weights: list[Any], seeds: list[Any],
                        index: Any) -> tuple[Any, Any, Any, list[Any]]:
-        # a tensor, so that every part runs one compiled program
+        # ``index`` is a tensor, so that every part runs one compiled program
         offset = tf.stack([0, index * PART_SEED_OFFSET])
         seeds = [s + tf.cast(offset, s.dtype) for s in seeds]
         with tf.GradientTape() as tape:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seqclf.backend import compile_model
-from seqclf.compute import batch_parts, intra_op_threads, plan
+from seqclf.compute import Work, batch_parts, intra_op_threads, plan
 from seqclf.config import validate_config
 from seqclf.errors import SeqclfError
 
@@ -46,7 +46,7 @@ def _batches(rows, batches=3, seed=0):
 
 
 def _fit(keras, x, y, w, rows, parts):
-    """Weights and history after one epoch in batches of ``rows``, unshuffled."""
+    """Weights and history after two epochs in batches of ``rows``, unshuffled."""
     import tensorflow as tf
 
     from seqclf import split_step
@@ -135,10 +135,8 @@ def test_batch_parts_auto_splits_xla_batches_on_a_multi_core_cpu(training, backe
 
 
 def test_a_split_plan_leaves_threads_per_op_to_tensorflow_and_says_so():
-    work_enough = plan(_cfg(), "tensorflow", 0, 2).work  # None: no XLA without work
-    assert work_enough is None
-    from seqclf.compute import Work
-
+    unknown_work = plan(_cfg(), "tensorflow", 0, 2)  # no XLA without known work: whole
+    assert (unknown_work.jit_compile, unknown_work.batch_parts) == (False, 1)
     p = plan(_cfg(), "tensorflow", 0, 2, Work(batch_steps=10**6))
     assert (p.jit_compile, p.batch_parts, p.intra_op_threads) == (True, 2, None)
     assert p.line() == ("compute: tensorflow on CPU, XLA, 32 batches per call, each batch in 2 "
